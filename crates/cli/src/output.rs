@@ -1,0 +1,149 @@
+//! What the CLI prints on stdout: JSON for scripts, short tables for people.
+
+use std::io::Write;
+use std::path::Path;
+
+use lexinaut_core::{DoctorReport, Document, Extracted, Hit, ImportSummary, KnowledgeBase};
+use serde::Serialize;
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `extract --json`: the file, its text, and each page's text.
+#[derive(Serialize)]
+pub struct ExtractOutput<'a> {
+    path: String,
+    format: lexinaut_extract::Format,
+    encoding: Option<&'a str>,
+    text: &'a str,
+    pages: Vec<PageOutput<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct PageOutput<'a> {
+    number: u32,
+    start: usize,
+    end: usize,
+    text: &'a str,
+}
+
+impl<'a> ExtractOutput<'a> {
+    pub fn new(path: &Path, x: &'a Extracted) -> Self {
+        let bounds: Vec<usize> = x
+            .text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(x.text.len()))
+            .collect();
+        let slice = |s: usize, e: usize| {
+            let s = bounds.get(s).copied().unwrap_or(x.text.len());
+            let e = bounds.get(e).copied().unwrap_or(x.text.len());
+            x.text.get(s..e).unwrap_or("")
+        };
+        Self {
+            path: path.display().to_string(),
+            format: x.format,
+            encoding: x.encoding.as_deref(),
+            text: &x.text,
+            pages: x
+                .pages
+                .iter()
+                .map(|p| PageOutput {
+                    number: p.number,
+                    start: p.start,
+                    end: p.end,
+                    text: slice(p.start, p.end),
+                })
+                .collect(),
+            warnings: &x.warnings,
+        }
+    }
+}
+
+pub fn kb_table(kbs: &[KnowledgeBase]) {
+    if kbs.is_empty() {
+        println!("no knowledge bases yet: lexinaut kb create NAME");
+    }
+    for kb in kbs {
+        println!("{:<24} {:>6} documents", kb.name, kb.document_count);
+    }
+}
+
+pub fn docs_table(docs: &[Document]) {
+    for d in docs {
+        let status = match &d.error {
+            Some(e) => format!("{:?}: {e}", d.status),
+            None => format!("{:?}", d.status),
+        };
+        println!(
+            "{:>5} chunks  {:>10} B  {}  [{status}]",
+            d.chunk_count, d.size, d.path
+        );
+    }
+}
+
+pub fn summary(s: &ImportSummary) {
+    println!(
+        "{} documents indexed ({} chunks), {} skipped ({} unchanged), {} failed",
+        s.documents,
+        s.chunks,
+        s.skipped,
+        s.unchanged,
+        s.failed.len()
+    );
+    for f in &s.failed {
+        println!("failed: {}: {}", f.path, f.reason);
+    }
+    if s.cancelled {
+        println!("cancelled before every file was processed");
+    }
+}
+
+pub fn hits(hits: &[Hit]) {
+    if hits.is_empty() {
+        println!("no hits");
+    }
+    for (i, h) in hits.iter().enumerate() {
+        let page = h.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+        let snippet: String = h
+            .text
+            .chars()
+            .take(120)
+            .collect::<String>()
+            .replace('\n', " ");
+        println!(
+            "{:>2}. {:.3}  {}{page}\n    {snippet}",
+            i + 1,
+            h.score,
+            h.path
+        );
+    }
+}
+
+pub fn doctor(r: &DoctorReport) {
+    println!("lexinaut {}", r.version);
+    println!("data dir:   {}", r.data_dir);
+    println!("catalogue:  {} (SQLite {})", r.catalogue, r.sqlite_version);
+    println!(
+        "contents:   {} knowledge bases, {} documents, {} chunks",
+        r.counts.knowledge_bases, r.counts.documents, r.counts.chunks
+    );
+    for b in &r.backends {
+        println!(
+            "{:<11} {} {}{}",
+            format!("{}:", b.name),
+            b.state,
+            b.url.as_deref().unwrap_or(""),
+            b.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+    }
+}

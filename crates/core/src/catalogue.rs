@@ -1,0 +1,572 @@
+//! The SQLite catalogue (WAL, migrations): knowledge bases, documents, chunks, keyword index
+//! and jobs. Every read and write of persistent state goes through `Catalogue`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::chunk::ChunkSpec;
+use crate::error::CoreError;
+
+/// A knowledge base: a named set of documents searched together.
+#[derive(Debug, Clone, Serialize, specta::Type, sqlx::FromRow)]
+pub struct KnowledgeBase {
+    /// Stable id.
+    #[specta(type = i32)]
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Chunk size in characters.
+    pub chunk_size: u32,
+    /// Chunk overlap in characters.
+    pub chunk_overlap: u32,
+    /// Creation time, unix milliseconds.
+    #[specta(type = i32)]
+    pub created_at: i64,
+    /// Documents in it (indexed or failed).
+    #[specta(type = i32)]
+    pub document_count: i64,
+}
+
+impl KnowledgeBase {
+    /// The chunking this knowledge base uses.
+    pub fn chunk_spec(&self) -> ChunkSpec {
+        ChunkSpec {
+            size: self.chunk_size,
+            overlap: self.chunk_overlap,
+        }
+    }
+}
+
+/// Whether a document is searchable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentStatus {
+    /// Extracted, chunked and in the keyword index.
+    Indexed,
+    /// Could not be imported; `error` says why.
+    Failed,
+}
+
+impl FromStr for DocumentStatus {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "indexed" => Ok(Self::Indexed),
+            "failed" => Ok(Self::Failed),
+            other => Err(CoreError::InvalidInput(format!(
+                "unknown document status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A document in the catalogue.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Document {
+    /// Stable id.
+    #[specta(type = i32)]
+    pub id: i64,
+    /// Knowledge base it belongs to.
+    #[specta(type = i32)]
+    pub kb_id: i64,
+    /// Path as imported (absolute).
+    pub path: String,
+    /// File name, for display.
+    pub name: String,
+    /// Detected format (`text`, `markdown`, ...), if known.
+    pub format: Option<String>,
+    /// Size in bytes.
+    #[specta(type = i32)]
+    pub size: i64,
+    /// Modification time, unix milliseconds.
+    #[specta(type = i32)]
+    pub mtime_ms: i64,
+    /// BLAKE3 of the content, hex.
+    pub hash: String,
+    /// Searchable or failed.
+    pub status: DocumentStatus,
+    /// Why the last import failed, if it did.
+    pub error: Option<String>,
+    /// Text encoding detected.
+    pub encoding: Option<String>,
+    /// Warnings from extraction (e.g. an uncertain encoding).
+    pub warnings: Vec<String>,
+    /// Number of chunks in the index.
+    #[specta(type = i32)]
+    pub chunk_count: i64,
+    /// First import, unix milliseconds.
+    #[specta(type = i32)]
+    pub added_at: i64,
+    /// Last change, unix milliseconds.
+    #[specta(type = i32)]
+    pub updated_at: i64,
+}
+
+/// A keyword search hit: one chunk and where it came from.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Hit {
+    /// Path of the document.
+    pub path: String,
+    /// Document id.
+    #[specta(type = i32)]
+    pub document_id: i64,
+    /// Chunk id.
+    #[specta(type = i32)]
+    pub chunk_id: i64,
+    /// The chunk's text.
+    pub text: String,
+    /// BM25 relevance; higher is better.
+    pub score: f64,
+    /// Page (or slide) number, when the format has pages.
+    pub page: Option<u32>,
+    /// Character span of the chunk in the document's extracted text.
+    #[specta(type = i32)]
+    pub start_char: i64,
+    /// End of that span (exclusive).
+    #[specta(type = i32)]
+    pub end_char: i64,
+}
+
+/// What the catalogue knows of a file it saw before, to decide whether it changed.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownFile {
+    pub id: i64,
+    pub size: i64,
+    pub mtime_ms: i64,
+    pub hash: String,
+    pub status: DocumentStatus,
+    /// The last import of this file failed (`documents.error` is set).
+    pub has_error: bool,
+}
+
+/// File facts recorded with a document.
+#[derive(Debug, Clone)]
+pub(crate) struct FileFacts {
+    pub path: String,
+    pub canonical_path: String,
+    pub size: i64,
+    pub mtime_ms: i64,
+    pub hash: String,
+}
+
+/// A chunk ready to store: its span, text, page and keyword tokens.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedChunk {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    pub page: Option<u32>,
+    pub tokens: String,
+}
+
+/// The extracted content of a file, ready to store.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedDocument {
+    pub facts: FileFacts,
+    pub format: String,
+    pub encoding: Option<String>,
+    pub warnings: Vec<String>,
+    pub chunks: Vec<PreparedChunk>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The catalogue database.
+#[derive(Clone)]
+pub struct Catalogue {
+    pool: SqlitePool,
+}
+
+const KB_COLUMNS: &str = "k.id, k.name, k.chunk_size, k.chunk_overlap, k.created_at, \
+     (SELECT COUNT(*) FROM documents d WHERE d.kb_id = k.id) AS document_count";
+
+impl Catalogue {
+    /// Opens (creating if needed) the catalogue at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, CoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| CoreError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The SQLite library version in use.
+    pub async fn sqlite_version(&self) -> Result<String, CoreError> {
+        Ok(sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Creates a knowledge base.
+    pub async fn create_kb(&self, name: &str, spec: ChunkSpec) -> Result<KnowledgeBase, CoreError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(CoreError::InvalidInput(
+                "knowledge base name is empty".into(),
+            ));
+        }
+        let spec = spec.validate().map_err(CoreError::InvalidInput)?;
+        let inserted = sqlx::query(
+            "INSERT INTO knowledge_bases (name, chunk_size, chunk_overlap, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(spec.size)
+        .bind(spec.overlap)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(r) => self.kb(r.last_insert_rowid()).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(CoreError::AlreadyExists(format!("knowledge base {name:?}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// All knowledge bases, by name.
+    pub async fn list_kbs(&self) -> Result<Vec<KnowledgeBase>, CoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {KB_COLUMNS} FROM knowledge_bases k ORDER BY k.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One knowledge base by id.
+    pub async fn kb(&self, id: i64) -> Result<KnowledgeBase, CoreError> {
+        sqlx::query_as(&format!(
+            "SELECT {KB_COLUMNS} FROM knowledge_bases k WHERE k.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("knowledge base #{id}")))
+    }
+
+    /// One knowledge base by name.
+    pub async fn kb_by_name(&self, name: &str) -> Result<KnowledgeBase, CoreError> {
+        sqlx::query_as(&format!(
+            "SELECT {KB_COLUMNS} FROM knowledge_bases k WHERE k.name = ?"
+        ))
+        .bind(name.trim())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("knowledge base {name:?}")))
+    }
+
+    /// Documents of a knowledge base, by path.
+    pub async fn list_documents(&self, kb_id: i64) -> Result<Vec<Document>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kb_id, path, format, size, mtime_ms, hash, status, error, encoding, warnings, \
+             chunk_count, added_at, updated_at FROM documents WHERE kb_id = ? ORDER BY path",
+        )
+        .bind(kb_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let path: String = r.try_get("path")?;
+                let warnings: String = r.try_get("warnings")?;
+                let status: String = r.try_get("status")?;
+                Ok(Document {
+                    id: r.try_get("id")?,
+                    kb_id: r.try_get("kb_id")?,
+                    name: Path::new(&path)
+                        .file_name()
+                        .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned()),
+                    path,
+                    format: r.try_get("format")?,
+                    size: r.try_get("size")?,
+                    mtime_ms: r.try_get("mtime_ms")?,
+                    hash: r.try_get("hash")?,
+                    status: status.parse()?,
+                    error: r.try_get("error")?,
+                    encoding: r.try_get("encoding")?,
+                    warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+                    chunk_count: r.try_get("chunk_count")?,
+                    added_at: r.try_get("added_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// What the catalogue knows of every file in a knowledge base, by canonical path.
+    pub(crate) async fn known_files(
+        &self,
+        kb_id: i64,
+    ) -> Result<std::collections::HashMap<String, KnownFile>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT id, canonical_path, size, mtime_ms, hash, status, error IS NOT NULL AS has_error \
+             FROM documents WHERE kb_id = ?",
+        )
+        .bind(kb_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok((
+                    r.try_get("canonical_path")?,
+                    KnownFile {
+                        id: r.try_get("id")?,
+                        size: r.try_get("size")?,
+                        mtime_ms: r.try_get("mtime_ms")?,
+                        hash: r.try_get("hash")?,
+                        status: status.parse()?,
+                        has_error: r.try_get("has_error")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Queues one job per file, in one transaction; returns their ids in order.
+    pub(crate) async fn queue_jobs(
+        &self,
+        kb_id: i64,
+        paths: &[String],
+    ) -> Result<Vec<i64>, CoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let mut ids = Vec::with_capacity(paths.len());
+        for p in paths {
+            let r = sqlx::query(
+                "INSERT INTO jobs (kb_id, path, state, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)",
+            )
+            .bind(kb_id)
+            .bind(p)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(r.last_insert_rowid());
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Marks a job finished without touching any document (unchanged or skipped files).
+    pub(crate) async fn finish_job(
+        &self,
+        job_id: i64,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), CoreError> {
+        sqlx::query("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(error)
+            .bind(now_ms())
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that an unchanged file was seen again at a new mtime. Its content is what is
+    /// indexed, so an error left by a failed import of another version no longer applies.
+    pub(crate) async fn touch_document(&self, doc_id: i64, mtime_ms: i64) -> Result<(), CoreError> {
+        sqlx::query("UPDATE documents SET mtime_ms = ?, error = NULL WHERE id = ?")
+            .bind(mtime_ms)
+            .bind(doc_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a document's chunks and keyword tokens, replacing any earlier version, and marks
+    /// its job done — all in one transaction, so a document is never half indexed.
+    pub(crate) async fn store_document(
+        &self,
+        kb_id: i64,
+        job_id: i64,
+        doc: &PreparedDocument,
+    ) -> Result<i64, CoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let warnings = serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into());
+        let doc_id: i64 = sqlx::query_scalar(
+            "INSERT INTO documents (kb_id, path, canonical_path, format, size, mtime_ms, hash, status, \
+               error, encoding, warnings, chunk_count, added_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?) \
+             ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
+               format = excluded.format, size = excluded.size, mtime_ms = excluded.mtime_ms, \
+               hash = excluded.hash, status = 'indexed', error = NULL, encoding = excluded.encoding, \
+               warnings = excluded.warnings, chunk_count = excluded.chunk_count, updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(kb_id)
+        .bind(&doc.facts.path)
+        .bind(&doc.facts.canonical_path)
+        .bind(&doc.format)
+        .bind(doc.facts.size)
+        .bind(doc.facts.mtime_ms)
+        .bind(&doc.facts.hash)
+        .bind(&doc.encoding)
+        .bind(warnings)
+        .bind(i64::try_from(doc.chunks.len()).unwrap_or(i64::MAX))
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM chunks WHERE document_id = ?")
+            .bind(doc_id)
+            .execute(&mut *tx)
+            .await?;
+        for (ordinal, c) in doc.chunks.iter().enumerate() {
+            let chunk_id = sqlx::query(
+                "INSERT INTO chunks (document_id, ordinal, text, page, start_char, end_char) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(doc_id)
+            .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
+            .bind(&c.text)
+            .bind(c.page)
+            .bind(i64::try_from(c.start).unwrap_or(i64::MAX))
+            .bind(i64::try_from(c.end).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
+            sqlx::query("INSERT INTO chunk_fts (rowid, tokens) VALUES (?, ?)")
+                .bind(chunk_id)
+                .bind(&c.tokens)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE jobs SET state = 'done', error = NULL, updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(doc_id)
+    }
+
+    /// Records a failed import. A document that was indexed before keeps its chunks (nothing
+    /// stored is lost) and carries the error; a new file is listed as failed.
+    pub(crate) async fn record_failure(
+        &self,
+        kb_id: i64,
+        job_id: i64,
+        facts: &FileFacts,
+        reason: &str,
+    ) -> Result<(), CoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO documents (kb_id, path, canonical_path, size, mtime_ms, hash, status, error, \
+               added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?) \
+             ON CONFLICT (kb_id, canonical_path) DO UPDATE SET error = excluded.error, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(kb_id)
+        .bind(&facts.path)
+        .bind(&facts.canonical_path)
+        .bind(facts.size)
+        .bind(facts.mtime_ms)
+        .bind(&facts.hash)
+        .bind(reason)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?")
+            .bind(reason)
+            .bind(now)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keyword search within one knowledge base: BM25 over the jieba-token index.
+    pub async fn keyword_search(
+        &self,
+        kb_id: i64,
+        expression: &str,
+        k: u32,
+    ) -> Result<Vec<Hit>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.start_char, c.end_char, d.path, \
+               bm25(chunk_fts) AS rank \
+             FROM chunk_fts JOIN chunks c ON c.id = chunk_fts.rowid \
+               JOIN documents d ON d.id = c.document_id \
+             WHERE chunk_fts MATCH ? AND d.kb_id = ? \
+             ORDER BY rank LIMIT ?",
+        )
+        .bind(expression)
+        .bind(kb_id)
+        .bind(k)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let rank: f64 = r.try_get("rank")?;
+                Ok(Hit {
+                    path: r.try_get("path")?,
+                    document_id: r.try_get("document_id")?,
+                    chunk_id: r.try_get("chunk_id")?,
+                    text: r.try_get("text")?,
+                    score: -rank,
+                    page: r.try_get("page")?,
+                    start_char: r.try_get("start_char")?,
+                    end_char: r.try_get("end_char")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts of rows, for `doctor` and consistency checks.
+    pub async fn counts(&self) -> Result<CatalogueCounts, CoreError> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM knowledge_bases) AS kbs, (SELECT COUNT(*) FROM documents) AS docs, \
+             (SELECT COUNT(*) FROM chunks) AS chunks",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(CatalogueCounts {
+            knowledge_bases: r.try_get("kbs")?,
+            documents: r.try_get("docs")?,
+            chunks: r.try_get("chunks")?,
+        })
+    }
+}
+
+/// Row counts of the catalogue.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct CatalogueCounts {
+    /// Knowledge bases.
+    #[specta(type = i32)]
+    pub knowledge_bases: i64,
+    /// Documents (all statuses).
+    #[specta(type = i32)]
+    pub documents: i64,
+    /// Chunks in the keyword index.
+    #[specta(type = i32)]
+    pub chunks: i64,
+}

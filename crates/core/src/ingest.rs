@@ -1,0 +1,337 @@
+//! Import: expand paths into files, extract and chunk them on a bounded blocking pool, and
+//! store each document in one catalogue transaction. Unchanged files (same BLAKE3) cost a read.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use futures::StreamExt;
+use lexinaut_extract::{Format, Limits};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, instrument, warn};
+
+use crate::catalogue::{
+    Catalogue, DocumentStatus, FileFacts, KnownFile, PreparedChunk, PreparedDocument,
+};
+use crate::chunk::{self, ChunkSpec};
+use crate::error::CoreError;
+use crate::keyword::Segmenter;
+
+/// A file that was not imported, and why.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct FileIssue {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The outcome of one import.
+#[derive(Debug, Clone, Default, Serialize, specta::Type)]
+pub struct ImportSummary {
+    /// Files newly indexed or re-indexed because their content changed.
+    pub documents: u32,
+    /// Chunks written for those documents.
+    pub chunks: u32,
+    /// Files not (re)indexed: unchanged ones plus unsupported ones.
+    pub skipped: u32,
+    /// Of `skipped`, files already indexed with the same content.
+    pub unchanged: u32,
+    /// Of `skipped`, files LexiNaut does not read, with the reason.
+    pub skipped_files: Vec<FileIssue>,
+    /// Files that could not be imported, with the reason.
+    pub failed: Vec<FileIssue>,
+    /// Whether the import was cancelled before every file was processed.
+    pub cancelled: bool,
+}
+
+/// Progress of a running import, sent after the scan and after every file.
+#[derive(Debug, Clone, Default, Serialize, specta::Type)]
+pub struct ImportProgress {
+    /// Files found to process.
+    pub total: u32,
+    /// Files processed so far (any outcome).
+    pub processed: u32,
+    /// Files indexed so far.
+    pub documents: u32,
+    /// Files skipped so far.
+    pub skipped: u32,
+    /// Files failed so far.
+    pub failed: u32,
+    /// The file just processed.
+    pub current: Option<String>,
+    /// True on the last message of an import.
+    pub finished: bool,
+}
+
+/// What was learned about one file off the async runtime.
+enum Prepared {
+    Unchanged { doc_id: i64, mtime_ms: i64 },
+    Ready(PreparedDocument),
+    Failed { facts: FileFacts, reason: String },
+}
+
+/// Everything a worker needs to prepare files, shared by reference count.
+struct PrepareContext {
+    known: HashMap<String, KnownFile>,
+    spec: ChunkSpec,
+    limits: Limits,
+    segmenter: Arc<Segmenter>,
+}
+
+/// Expands `paths` into candidate files: files as given, folders walked recursively
+/// (hidden entries skipped, symlinks not followed). Returns files and the issues found.
+fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<FileIssue>, Vec<FileIssue>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let mut failed = Vec::new();
+    for p in paths {
+        let shown = p.display().to_string();
+        match std::fs::metadata(p) {
+            Err(e) => failed.push(FileIssue {
+                path: shown,
+                reason: format!("cannot open: {e}"),
+            }),
+            Ok(m) if m.is_dir() => {
+                let walk = walkdir::WalkDir::new(p)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| {
+                        e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                    });
+                for entry in walk {
+                    match entry {
+                        Ok(e) if e.file_type().is_file() => {
+                            if Format::from_path(e.path()).is_some() {
+                                files.push(e.into_path());
+                            } else {
+                                skipped.push(FileIssue {
+                                    path: e.path().display().to_string(),
+                                    reason: "unsupported file type".into(),
+                                });
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => failed.push(FileIssue {
+                            path: e
+                                .path()
+                                .map_or_else(|| shown.clone(), |p| p.display().to_string()),
+                            reason: format!("cannot read folder entry: {e}"),
+                        }),
+                    }
+                }
+            }
+            Ok(_) => {
+                if Format::from_path(p).is_some() {
+                    files.push(p.clone());
+                } else {
+                    failed.push(FileIssue {
+                        path: shown,
+                        reason: "unsupported file type".into(),
+                    });
+                }
+            }
+        }
+    }
+    (files, skipped, failed)
+}
+
+fn file_facts(path: &Path, bytes: &[u8], meta: &std::fs::Metadata) -> FileFacts {
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    FileFacts {
+        path: path.display().to_string(),
+        canonical_path: canonical.display().to_string(),
+        size: i64::try_from(meta.len()).unwrap_or(i64::MAX),
+        mtime_ms: meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        hash: blake3::hash(bytes).to_hex().to_string(),
+    }
+}
+
+/// Reads, hashes, extracts, chunks and tokenizes one file. Runs on the blocking pool.
+fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
+    let shown = path.display().to_string();
+    let unreadable = |reason: String| Prepared::Failed {
+        facts: FileFacts {
+            path: shown.clone(),
+            canonical_path: shown.clone(),
+            size: 0,
+            mtime_ms: 0,
+            hash: String::new(),
+        },
+        reason,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return unreadable(format!("cannot read: {e}")),
+    };
+    if meta.len() > ctx.limits.max_file_bytes {
+        return unreadable(format!(
+            "file is {} bytes, over the {}-byte limit",
+            meta.len(),
+            ctx.limits.max_file_bytes
+        ));
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return unreadable(format!("cannot read: {e}")),
+    };
+    let facts = file_facts(path, &bytes, &meta);
+    if let Some(known) = ctx.known.get(&facts.canonical_path) {
+        if known.status == DocumentStatus::Indexed && known.hash == facts.hash {
+            return Prepared::Unchanged {
+                doc_id: known.id,
+                mtime_ms: if known.mtime_ms == facts.mtime_ms
+                    && known.size == facts.size
+                    && !known.has_error
+                {
+                    -1
+                } else {
+                    facts.mtime_ms
+                },
+            };
+        }
+    }
+    let Some(format) = Format::from_path(path) else {
+        return Prepared::Failed {
+            facts,
+            reason: "unsupported file type".into(),
+        };
+    };
+    let extracted = match lexinaut_extract::extract_bytes(path, format, &bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            // The error names the file; the catalogue keeps the path separately.
+            let reason = e.to_string();
+            let reason = reason
+                .strip_prefix(&format!("{}: ", path.display()))
+                .unwrap_or(&reason)
+                .to_owned();
+            return Prepared::Failed { facts, reason };
+        }
+    };
+    let chunks = chunk::split(&extracted.text, ctx.spec)
+        .into_iter()
+        .filter(|c| c.text.chars().any(|ch| !ch.is_whitespace()))
+        .map(|c| PreparedChunk {
+            page: extracted.page_at(c.start),
+            tokens: ctx.segmenter.index_text(&c.text),
+            start: c.start,
+            end: c.end,
+            text: c.text,
+        })
+        .collect();
+    let format_name = serde_json::to_value(format)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Prepared::Ready(PreparedDocument {
+        facts,
+        format: format_name,
+        encoding: extracted.encoding,
+        warnings: extracted.warnings,
+        chunks,
+    })
+}
+
+/// Imports `paths` into knowledge base `kb_id`, reporting progress through `progress`.
+#[instrument(skip_all, fields(kb_id, paths = paths.len()), err)]
+pub(crate) async fn ingest(
+    catalogue: &Catalogue,
+    segmenter: Arc<Segmenter>,
+    limits: Limits,
+    kb_id: i64,
+    paths: Vec<PathBuf>,
+    progress: &(dyn Fn(ImportProgress) + Send + Sync),
+    cancel: CancellationToken,
+) -> Result<ImportSummary, CoreError> {
+    let kb = catalogue.kb(kb_id).await?;
+    let (files, skipped_files, mut failed) =
+        tokio::task::spawn_blocking(move || expand(&paths)).await?;
+    let mut summary = ImportSummary {
+        skipped: u32::try_from(skipped_files.len()).unwrap_or(u32::MAX),
+        skipped_files,
+        ..ImportSummary::default()
+    };
+    let mut state = ImportProgress {
+        total: u32::try_from(files.len() + failed.len() + summary.skipped_files.len())
+            .unwrap_or(u32::MAX),
+        processed: u32::try_from(failed.len() + summary.skipped_files.len()).unwrap_or(u32::MAX),
+        skipped: summary.skipped,
+        failed: u32::try_from(failed.len()).unwrap_or(u32::MAX),
+        ..ImportProgress::default()
+    };
+    progress(state.clone());
+
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let job_ids = catalogue.queue_jobs(kb_id, &shown).await?;
+    let ctx = Arc::new(PrepareContext {
+        known: catalogue.known_files(kb_id).await?,
+        spec: kb.chunk_spec(),
+        limits,
+        segmenter,
+    });
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut prepared = futures::stream::iter(files.into_iter().zip(job_ids))
+        .map(|(file, job_id)| {
+            let ctx = Arc::clone(&ctx);
+            async move {
+                let result = tokio::task::spawn_blocking(move || {
+                    let p = prepare(&file, &ctx);
+                    (file, p)
+                })
+                .await;
+                (job_id, result)
+            }
+        })
+        .buffer_unordered(workers);
+
+    while let Some((job_id, result)) = prepared.next().await {
+        if cancel.is_cancelled() {
+            summary.cancelled = true;
+            break;
+        }
+        let (file, outcome) = result?;
+        match outcome {
+            Prepared::Unchanged { doc_id, mtime_ms } => {
+                if mtime_ms >= 0 {
+                    catalogue.touch_document(doc_id, mtime_ms).await?;
+                }
+                catalogue.finish_job(job_id, "skipped", None).await?;
+                summary.unchanged += 1;
+                summary.skipped += 1;
+                state.skipped += 1;
+            }
+            Prepared::Ready(doc) => {
+                catalogue.store_document(kb_id, job_id, &doc).await?;
+                debug!(path = %doc.facts.path, chunks = doc.chunks.len(), "indexed");
+                summary.documents += 1;
+                summary.chunks += u32::try_from(doc.chunks.len()).unwrap_or(u32::MAX);
+                state.documents += 1;
+            }
+            Prepared::Failed { facts, reason } => {
+                warn!(path = %facts.path, %reason, "import failed");
+                catalogue
+                    .record_failure(kb_id, job_id, &facts, &reason)
+                    .await?;
+                failed.push(FileIssue {
+                    path: facts.path,
+                    reason,
+                });
+                state.failed += 1;
+            }
+        }
+        state.processed += 1;
+        state.current = Some(file.display().to_string());
+        progress(state.clone());
+    }
+    summary.failed = failed;
+    state.finished = true;
+    progress(state);
+    Ok(summary)
+}

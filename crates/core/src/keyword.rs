@@ -1,0 +1,84 @@
+//! Keyword search vocabulary: jieba segmentation shared by indexing and querying, and the
+//! FTS5 query built from it. The index itself is the `chunk_fts` table in the catalogue.
+
+use std::sync::OnceLock;
+
+use jieba_rs::Jieba;
+
+/// Segments Chinese (and mixed) text into search tokens. The dictionary loads on first use
+/// (~0.1 s), off the start-up path.
+#[derive(Default)]
+pub struct Segmenter {
+    jieba: OnceLock<Jieba>,
+}
+
+impl Segmenter {
+    fn jieba(&self) -> &Jieba {
+        self.jieba.get_or_init(Jieba::new)
+    }
+
+    /// Loads the dictionary now, so the first import or search does not pay for it.
+    pub fn warm_up(&self) {
+        self.jieba();
+    }
+
+    /// Search-mode tokens (words plus their sub-words), lowercased, punctuation dropped.
+    pub fn tokens<'a>(&self, text: &'a str) -> impl Iterator<Item = &'a str> + use<'a, '_> {
+        self.jieba()
+            .cut_for_search(text, true)
+            .into_iter()
+            .map(|t| t.word)
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+    }
+
+    /// The space-joined token string stored in the FTS index for one chunk.
+    pub fn index_text(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + text.len() / 2);
+        for t in self.tokens(text) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(t);
+        }
+        out
+    }
+
+    /// An FTS5 MATCH expression for a user's query: any of its tokens, ranked by BM25.
+    /// `None` when the query has nothing searchable (only punctuation or spaces).
+    pub fn match_expression(&self, query: &str) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        let terms: Vec<String> = self
+            .tokens(query)
+            .map(str::to_lowercase)
+            .filter(|t| seen.insert(t.clone()))
+            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .collect();
+        (!terms.is_empty()).then(|| terms.join(" OR "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_chinese_and_drops_punctuation() {
+        let s = Segmenter::default();
+        let tokens: Vec<&str> = s.tokens("中华人民共和国成立了。Hello, World!").collect();
+        assert!(tokens.contains(&"中华"));
+        assert!(tokens.contains(&"中华人民共和国"));
+        assert!(tokens.contains(&"Hello"));
+        assert!(!tokens.iter().any(|t| *t == "。" || *t == ","));
+    }
+
+    #[test]
+    fn match_expression_quotes_and_dedupes() {
+        let s = Segmenter::default();
+        assert_eq!(s.match_expression("苹果 苹果"), Some("\"苹果\"".to_owned()));
+        assert_eq!(
+            s.match_expression("a\"b"),
+            Some("\"a\" OR \"b\"".to_owned())
+        );
+        assert_eq!(s.match_expression("，。！ "), None);
+    }
+}

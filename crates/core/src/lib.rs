@@ -1,0 +1,199 @@
+//! lexinaut-core: the library behind the desktop app, the CLI and the HTTP server.
+//! It owns the catalogue, ingestion and search; it knows nothing of Tauri.
+
+pub mod catalogue;
+pub mod chunk;
+pub mod config;
+mod doctor;
+pub mod error;
+mod ingest;
+pub mod keyword;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use catalogue::{Catalogue, CatalogueCounts, Document, DocumentStatus, Hit, KnowledgeBase};
+pub use chunk::ChunkSpec;
+pub use config::Config;
+pub use doctor::{BackendStatus, DoctorReport};
+pub use error::{ApiError, CoreError, ErrorCode};
+pub use ingest::{FileIssue, ImportProgress, ImportSummary};
+pub use lexinaut_extract::Extracted;
+pub use tokio_util::sync::CancellationToken;
+
+use keyword::Segmenter;
+use tracing::instrument;
+
+/// Largest `k` a search may ask for.
+pub const MAX_SEARCH_K: u32 = 200;
+
+/// One LexiNaut library: a data directory with its catalogue. Constructed once per process
+/// and shared by reference; every adapter calls these methods and nothing else.
+pub struct Library {
+    config: Config,
+    catalogue: Catalogue,
+    segmenter: Arc<Segmenter>,
+}
+
+impl Library {
+    /// Opens the library described by `config`, creating its data directory and catalogue.
+    #[instrument(skip_all, fields(data_dir = %config.data_dir.display()), err)]
+    pub async fn open(config: Config) -> Result<Self, CoreError> {
+        let catalogue = Catalogue::open(&config.catalogue_path()).await?;
+        Ok(Self {
+            config,
+            catalogue,
+            segmenter: Arc::new(Segmenter::default()),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Loads the segmentation dictionary in the background so the first search is quick.
+    pub fn warm_up(&self) {
+        let segmenter = Arc::clone(&self.segmenter);
+        tokio::task::spawn_blocking(move || segmenter.warm_up());
+    }
+
+    /// Creates a knowledge base with the default chunking.
+    pub async fn create_kb(&self, name: &str) -> Result<KnowledgeBase, CoreError> {
+        self.catalogue.create_kb(name, ChunkSpec::default()).await
+    }
+
+    /// Creates a knowledge base with explicit chunking.
+    pub async fn create_kb_with(
+        &self,
+        name: &str,
+        spec: ChunkSpec,
+    ) -> Result<KnowledgeBase, CoreError> {
+        self.catalogue.create_kb(name, spec).await
+    }
+
+    /// All knowledge bases.
+    pub async fn list_kbs(&self) -> Result<Vec<KnowledgeBase>, CoreError> {
+        self.catalogue.list_kbs().await
+    }
+
+    /// A knowledge base by name.
+    pub async fn kb_by_name(&self, name: &str) -> Result<KnowledgeBase, CoreError> {
+        self.catalogue.kb_by_name(name).await
+    }
+
+    /// Documents of a knowledge base.
+    pub async fn list_documents(&self, kb_id: i64) -> Result<Vec<Document>, CoreError> {
+        self.catalogue.kb(kb_id).await?;
+        self.catalogue.list_documents(kb_id).await
+    }
+
+    /// Imports files and folders into a knowledge base. Bad files are reported in the summary
+    /// and do not stop the rest; `progress` hears about every file; `cancel` stops between files.
+    pub async fn ingest(
+        &self,
+        kb_id: i64,
+        paths: Vec<PathBuf>,
+        progress: &(dyn Fn(ImportProgress) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<ImportSummary, CoreError> {
+        let paths = paths
+            .into_iter()
+            .map(|p| std::path::absolute(&p).unwrap_or(p))
+            .collect();
+        ingest::ingest(
+            &self.catalogue,
+            Arc::clone(&self.segmenter),
+            self.config.limits(),
+            kb_id,
+            paths,
+            progress,
+            cancel,
+        )
+        .await
+    }
+
+    /// Keyword search (BM25 over jieba tokens) in a knowledge base; best hits first.
+    #[instrument(skip(self), err)]
+    pub async fn search(&self, kb_id: i64, query: &str, k: u32) -> Result<Vec<Hit>, CoreError> {
+        if k == 0 || k > MAX_SEARCH_K {
+            return Err(CoreError::InvalidInput(format!(
+                "k must be between 1 and {MAX_SEARCH_K}, got {k}"
+            )));
+        }
+        self.catalogue.kb(kb_id).await?;
+        let segmenter = Arc::clone(&self.segmenter);
+        let q = query.to_owned();
+        let Some(expression) =
+            tokio::task::spawn_blocking(move || segmenter.match_expression(&q)).await?
+        else {
+            return Ok(Vec::new());
+        };
+        // BM25 over OR-ed tokens ranks well but can put a chunk that merely shares rare words
+        // above the one holding the exact phrase the user pasted; re-rank a wider candidate set
+        // so exact matches come first.
+        let candidates = (k * 4).clamp(40, MAX_SEARCH_K * 2);
+        let hits = self
+            .catalogue
+            .keyword_search(kb_id, &expression, candidates)
+            .await?;
+        Ok(rank_exact_first(query, hits, k as usize))
+    }
+
+    /// Health report: configuration, catalogue and backends.
+    pub async fn doctor(&self) -> Result<DoctorReport, CoreError> {
+        let (xinference, chroma) = tokio::join!(
+            doctor::probe(
+                "xinference",
+                self.config.xinference_url.as_deref(),
+                "/v1/models"
+            ),
+            doctor::probe(
+                "chroma",
+                self.config.chroma_url.as_deref(),
+                "/api/v2/heartbeat"
+            ),
+        );
+        Ok(DoctorReport {
+            version: env!("CARGO_PKG_VERSION").into(),
+            data_dir: self.config.data_dir.display().to_string(),
+            catalogue: self.config.catalogue_path().display().to_string(),
+            sqlite_version: self.catalogue.sqlite_version().await?,
+            counts: self.catalogue.counts().await?,
+            backends: vec![xinference, chroma],
+        })
+    }
+}
+
+/// Extracts one file without touching any catalogue (the `extract` command).
+pub async fn extract_file(path: &Path, config: &Config) -> Result<Extracted, CoreError> {
+    let path = path.to_owned();
+    let limits = config.limits();
+    Ok(
+        tokio::task::spawn_blocking(move || lexinaut_extract::extract_file(&path, &limits))
+            .await??,
+    )
+}
+
+/// Puts hits whose text contains the whole query (whitespace-insensitive) first. Their score
+/// is raised by the best BM25 score among the candidates, so scores stay in ranking order.
+fn rank_exact_first(query: &str, mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let squash = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let needle = squash(query);
+    if needle.chars().count() >= 2 {
+        let bonus = hits.iter().map(|h| h.score).fold(0.0_f64, f64::max);
+        for h in &mut hits {
+            if squash(&h.text).contains(&needle) {
+                h.score += bonus;
+            }
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    }
+    hits.truncate(k);
+    hits
+}

@@ -1,0 +1,95 @@
+//! Tauri commands: one-line adapters from the UI to lexinaut-core. No logic lives here.
+
+use lexinaut_core::{
+    ApiError, CancellationToken, DoctorReport, Document, Hit, ImportProgress, ImportSummary,
+    KnowledgeBase,
+};
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::State;
+use tauri_specta::Event;
+
+use crate::events::CatalogueChanged;
+use crate::state::AppState;
+
+/// Version and data location, for the settings and about screens.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AppInfo {
+    /// LexiNaut version.
+    pub version: String,
+    /// Data directory in use.
+    pub data_dir: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        data_dir: state.library.config().data_dir.display().to_string(),
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn kb_list(state: State<'_, AppState>) -> Result<Vec<KnowledgeBase>, ApiError> {
+    Ok(state.library.list_kbs().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn kb_create(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<KnowledgeBase, ApiError> {
+    Ok(state.library.create_kb(&name).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn docs_list(state: State<'_, AppState>, kb_id: u32) -> Result<Vec<Document>, ApiError> {
+    Ok(state.library.list_documents(kb_id.into()).await?)
+}
+
+/// Imports dropped or picked files and folders; progress streams over `on_progress`.
+#[tauri::command]
+#[specta::specta]
+pub async fn import_paths(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    kb_id: u32,
+    paths: Vec<String>,
+    on_progress: Channel<ImportProgress>,
+) -> Result<ImportSummary, ApiError> {
+    let report = move |p: ImportProgress| {
+        // A closed channel (window reloaded) must not stop the import.
+        let _ = on_progress.send(p);
+    };
+    let paths = paths.into_iter().map(Into::into).collect();
+    let summary = state
+        .library
+        .ingest(kb_id.into(), paths, &report, CancellationToken::new())
+        .await?;
+    let _ = CatalogueChanged {
+        kb_id: kb_id.into(),
+    }
+    .emit(&app);
+    Ok(summary)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn search(
+    state: State<'_, AppState>,
+    kb_id: u32,
+    query: String,
+    k: u32,
+) -> Result<Vec<Hit>, ApiError> {
+    Ok(state.library.search(kb_id.into(), &query, k).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn doctor(state: State<'_, AppState>) -> Result<DoctorReport, ApiError> {
+    Ok(state.library.doctor().await?)
+}

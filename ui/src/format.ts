@@ -1,0 +1,30 @@
+// Display formatting shared by the features.
+import type { ImportProgress } from "./bindings";
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v >= 10 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatDate(ms: number, locale: string): string {
+  return new Date(ms).toLocaleString(locale, {
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+/** Whole percent of files processed; 100 when there was nothing to do. */
+export function progressPercent(p: Pick<ImportProgress, "processed" | "total">): number {
+  if (p.total <= 0) return 100;
+  return Math.min(100, Math.floor((p.processed * 100) / p.total));
+}

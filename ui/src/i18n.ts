@@ -1,0 +1,105 @@
+// UI strings in Simplified Chinese and English. Every key exists in both (a test checks).
+import { ref } from "vue";
+
+const en = {
+  "app.tagline": "Your documents, searchable",
+  "kb.label": "Knowledge base",
+  "kb.new": "New…",
+  "kb.namePlaceholder": "Name of the new knowledge base",
+  "kb.create": "Create",
+  "kb.cancel": "Cancel",
+  "kb.defaultName": "My knowledge base",
+  "kb.documents": "{n} documents",
+  "import.addFiles": "Add files…",
+  "import.addFolder": "Add folder…",
+  "import.dropHint": "Drop files or folders anywhere to import them",
+  "import.dropOverlay": "Drop to import into “{kb}”",
+  "import.progress": "Importing {processed} of {total} files…",
+  "import.done":
+    "Imported {documents} documents ({chunks} passages); {skipped} skipped, {failed} failed",
+  "import.failures": "Files that could not be imported",
+  "import.noKb": "Create a knowledge base first",
+  "docs.title": "Documents",
+  "docs.empty": "No documents yet. Drop files here or use “Add files…”.",
+  "docs.name": "Name",
+  "docs.type": "Type",
+  "docs.size": "Size",
+  "docs.chunks": "Passages",
+  "docs.status": "Status",
+  "docs.added": "Added",
+  "docs.status.indexed": "Indexed",
+  "docs.status.failed": "Failed",
+  "search.title": "Search",
+  "search.placeholder": "Search your documents (Chinese or English)…",
+  "search.button": "Search",
+  "search.noHits": "No passages match “{q}”.",
+  "search.hits": "{n} passages",
+  "search.page": "page {page}",
+  "lang.switch": "中文",
+  "error.prefix": "Error",
+} as const;
+
+export type MessageKey = keyof typeof en;
+
+const zh: Record<MessageKey, string> = {
+  "app.tagline": "让你的文档可检索",
+  "kb.label": "知识库",
+  "kb.new": "新建…",
+  "kb.namePlaceholder": "新知识库的名称",
+  "kb.create": "创建",
+  "kb.cancel": "取消",
+  "kb.defaultName": "我的知识库",
+  "kb.documents": "{n} 个文档",
+  "import.addFiles": "添加文件…",
+  "import.addFolder": "添加文件夹…",
+  "import.dropHint": "将文件或文件夹拖到窗口任意位置即可导入",
+  "import.dropOverlay": "松开即可导入到“{kb}”",
+  "import.progress": "正在导入第 {processed} / {total} 个文件…",
+  "import.done": "已导入 {documents} 个文档（{chunks} 个段落）；跳过 {skipped} 个，失败 {failed} 个",
+  "import.failures": "未能导入的文件",
+  "import.noKb": "请先创建知识库",
+  "docs.title": "文档",
+  "docs.empty": "还没有文档。把文件拖到这里，或点击“添加文件…”。",
+  "docs.name": "名称",
+  "docs.type": "类型",
+  "docs.size": "大小",
+  "docs.chunks": "段落",
+  "docs.status": "状态",
+  "docs.added": "添加时间",
+  "docs.status.indexed": "已索引",
+  "docs.status.failed": "失败",
+  "search.title": "搜索",
+  "search.placeholder": "搜索你的文档（中文或英文）…",
+  "search.button": "搜索",
+  "search.noHits": "没有与“{q}”匹配的段落。",
+  "search.hits": "{n} 个段落",
+  "search.page": "第 {page} 页",
+  "lang.switch": "English",
+  "error.prefix": "错误",
+};
+
+export type Locale = "zh-CN" | "en";
+export const messages: Record<Locale, Record<MessageKey, string>> = { en, "zh-CN": zh };
+
+function initialLocale(): Locale {
+  const saved = globalThis.localStorage?.getItem("lexinaut.locale");
+  if (saved === "en" || saved === "zh-CN") return saved;
+  const nav = globalThis.navigator?.language ?? "zh-CN";
+  return nav.toLowerCase().startsWith("zh") ? "zh-CN" : "en";
+}
+
+export const locale = ref<Locale>(initialLocale());
+
+export function setLocale(l: Locale): void {
+  locale.value = l;
+  globalThis.localStorage?.setItem("lexinaut.locale", l);
+  document.documentElement.lang = l;
+}
+
+/** The message for `key` in the current locale, with `{name}` placeholders filled. */
+export function t(key: MessageKey, params: Record<string, string | number> = {}): string {
+  const template = messages[locale.value][key];
+  return template.replace(/\{(\w+)\}/g, (m, name: string) =>
+    name in params ? String(params[name]) : m,
+  );
+}
