@@ -9,6 +9,7 @@ pub(crate) fn to_plain_text(source: &str) -> String {
         source,
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
     );
+    let mut lists = 0usize;
     for event in parser {
         match event {
             Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
@@ -16,10 +17,14 @@ pub(crate) fn to_plain_text(source: &str) -> String {
             }
             Event::SoftBreak | Event::HardBreak => out.push('\n'),
             Event::Start(Tag::Item) => block_break(&mut out, false),
-            Event::Start(Tag::TableCell) => {
-                if !out.ends_with('\n') && !out.is_empty() {
-                    out.push_str(" | ");
-                }
+            Event::Start(Tag::List(_)) => lists += 1,
+            Event::End(TagEnd::List(_)) => {
+                // A list ends like a paragraph; a nested one ends with its parent's item.
+                lists = lists.saturating_sub(1);
+                block_break(&mut out, lists == 0);
+            }
+            Event::Start(Tag::TableCell) if !out.ends_with('\n') && !out.is_empty() => {
+                out.push_str(" | ")
             }
             Event::End(
                 TagEnd::Paragraph
@@ -62,6 +67,12 @@ mod tests {
             to_plain_text(md),
             "标题\n\n第一段加粗文字。\n\n甲\n乙\n\ncode()"
         );
+    }
+
+    #[test]
+    fn nested_list_stays_tight_and_a_list_ends_like_a_paragraph() {
+        let md = "- 甲\n  - 甲一\n- 乙\n\n后文。\n";
+        assert_eq!(to_plain_text(md), "甲\n甲一\n乙\n\n后文。");
     }
 
     #[test]

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `lexinaut` binary: each runs the built executable against a
+//! temporary data directory and checks exit codes, stdout JSON and stderr messages.
+
+mod docs;
+mod errors;
+mod ingest;
+mod kb;
+mod search;
+mod support;
+mod tools;

@@ -1,0 +1,531 @@
+//! Import: folders of text and Markdown, unsupported and broken files, re-imports of unchanged,
+//! changed and spoiled files, progress, cancellation and non-UTF-8 text.
+
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use lexinaut_core::{CancellationToken, CoreError, DocumentStatus, ImportProgress};
+
+use crate::support::{shown, write, TestLibrary, GO, PANDA, PNG_BYTES, SAMPLES, TEA};
+
+#[tokio::test]
+async fn folder_of_txt_and_md_is_indexed_and_counts_match_catalogue() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("样例").await;
+    let paths = t.write_samples();
+
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(summary.documents as usize, SAMPLES.len(), "{summary:?}");
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    assert_eq!((summary.skipped, summary.unchanged), (0, 0));
+    assert!(summary.skipped_files.is_empty());
+    assert!(!summary.cancelled);
+
+    let docs = t.docs(kb.id).await;
+    assert_eq!(docs.len(), SAMPLES.len());
+    let mut listed: Vec<&str> = docs.iter().map(|d| d.path.as_str()).collect();
+    let mut expected: Vec<String> = paths.iter().map(|p| shown(p)).collect();
+    listed.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+
+    let total_chunks: i64 = docs.iter().map(|d| d.chunk_count).sum();
+    assert_eq!(total_chunks, i64::from(summary.chunks));
+    for (path, (rel, text)) in paths.iter().zip(SAMPLES) {
+        let d = t.doc(kb.id, path).await;
+        assert_eq!(d.status, DocumentStatus::Indexed, "{d:?}");
+        assert_eq!(d.error, None);
+        assert!(d.chunk_count >= 1, "{d:?}");
+        assert_eq!(d.kb_id, kb.id);
+        assert_eq!(d.size, text.len() as i64);
+        assert_eq!(d.hash, blake3::hash(text.as_bytes()).to_hex().to_string());
+        assert_eq!(Some(d.name.as_str()), rel.rsplit('/').next());
+        let format = if rel.ends_with(".md") {
+            "markdown"
+        } else {
+            "text"
+        };
+        assert_eq!(d.format.as_deref(), Some(format), "{rel}");
+        assert_eq!(d.encoding.as_deref(), Some("UTF-8"), "{rel}");
+        assert!(d.warnings.is_empty(), "{rel}: {:?}", d.warnings);
+        assert!(d.added_at > 0 && d.updated_at >= d.added_at);
+    }
+    assert_eq!(
+        t.lib.kb_by_name("样例").await.expect("kb").document_count,
+        SAMPLES.len() as i64
+    );
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn unsupported_files_in_folders_are_skipped_with_reason() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("混合").await;
+    t.write_samples();
+    let docs_dir = t.docs_dir();
+    let unsupported = [
+        write(&docs_dir.join("图片.png"), PNG_BYTES),
+        write(&docs_dir.join("报表.xlsx"), b"PK\x03\x04 not really"),
+        write(&docs_dir.join("子目录/说明.pdf"), b"%PDF-1.7"),
+        write(&docs_dir.join("无扩展名"), "没有扩展名的文件"),
+    ];
+    // Hidden files and folders are neither imported nor reported.
+    write(&docs_dir.join(".隐藏.txt"), "隐藏文件里的内容：秘密口令。");
+    write(
+        &docs_dir.join(".git/说明.txt"),
+        "版本库里的说明：秘密口令。",
+    );
+
+    let summary = t.ingest(kb.id, &[docs_dir]).await;
+    assert_eq!(summary.documents as usize, SAMPLES.len(), "{summary:?}");
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    assert_eq!(summary.skipped as usize, unsupported.len(), "{summary:?}");
+    assert_eq!(summary.unchanged, 0);
+    let mut skipped: Vec<&str> = summary
+        .skipped_files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    let mut expected: Vec<String> = unsupported.iter().map(|p| shown(p)).collect();
+    skipped.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(skipped, expected);
+    for f in &summary.skipped_files {
+        assert!(f.reason.contains("unsupported"), "{f:?}");
+    }
+
+    let docs = t.docs(kb.id).await;
+    assert_eq!(
+        docs.len(),
+        SAMPLES.len(),
+        "skipped files are not catalogued"
+    );
+    assert!(t.search(kb.id, "秘密口令", 10).await.is_empty());
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn broken_inputs_fail_with_reasons_while_other_files_import() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("坏文件").await;
+    t.write_samples();
+    let docs_dir = t.docs_dir();
+    let binary = write(&docs_dir.join("坏/截图.txt"), PNG_BYTES);
+    let empty = write(&docs_dir.join("坏/空白.txt"), b"");
+    let missing = docs_dir.join("不存在的文件.txt");
+    let outside_pdf = write(&t.root().join("外部.pdf"), b"%PDF-1.7");
+
+    let summary = t
+        .ingest(kb.id, &[docs_dir, missing.clone(), outside_pdf.clone()])
+        .await;
+    assert_eq!(summary.documents as usize, SAMPLES.len(), "{summary:?}");
+    assert_eq!(summary.failed.len(), 4, "{summary:?}");
+    let reason = |p: &PathBuf| {
+        summary
+            .failed
+            .iter()
+            .find(|f| f.path == shown(p))
+            .map(|f| f.reason.to_lowercase())
+            .unwrap_or_else(|| panic!("{} not in failed: {:?}", p.display(), summary.failed))
+    };
+    let r = reason(&missing);
+    assert!(
+        r.contains("cannot open") && r.contains("no such file"),
+        "{r}"
+    );
+    assert!(reason(&binary).contains("binary"), "{}", reason(&binary));
+    assert!(reason(&empty).contains("empty"), "{}", reason(&empty));
+    assert!(
+        reason(&outside_pdf).contains("unsupported"),
+        "{}",
+        reason(&outside_pdf)
+    );
+
+    // Files that exist are catalogued as failed with their reason; nothing is indexed for them.
+    for p in [&binary, &empty] {
+        let d = t.doc(kb.id, p).await;
+        assert_eq!(d.status, DocumentStatus::Failed, "{d:?}");
+        assert_eq!(d.chunk_count, 0);
+        assert_eq!(d.error.as_deref().map(str::to_lowercase), Some(reason(p)));
+    }
+    let docs = t.docs(kb.id).await;
+    assert_eq!(docs.len(), SAMPLES.len() + 2);
+    assert_eq!(
+        docs.iter()
+            .filter(|d| d.status == DocumentStatus::Indexed)
+            .count(),
+        SAMPLES.len()
+    );
+    assert!(!t.search(kb.id, "大红袍", 3).await.is_empty());
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn file_over_the_size_limit_fails_and_names_the_limit() {
+    let t = TestLibrary::open_with(|c| c.max_file_bytes = 64).await;
+    let kb = t.kb("限额").await;
+    let big = write(&t.docs_dir().join("长文.txt"), TEA);
+    let small = write(&t.docs_dir().join("短文.txt"), "短短一句话。");
+
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert_eq!(summary.failed[0].path, shown(&big));
+    assert!(
+        summary.failed[0].reason.contains("64-byte limit"),
+        "{:?}",
+        summary.failed[0]
+    );
+    assert_eq!(t.doc(kb.id, &small).await.status, DocumentStatus::Indexed);
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn reingest_of_unchanged_files_indexes_nothing() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("重复导入").await;
+    let paths = t.write_samples();
+    let first = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(first.documents as usize, SAMPLES.len());
+    let before = t.docs(kb.id).await;
+
+    let again = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(again.documents, 0, "{again:?}");
+    assert_eq!(again.chunks, 0);
+    assert_eq!(again.unchanged as usize, SAMPLES.len());
+    assert_eq!(again.skipped as usize, SAMPLES.len());
+    assert!(again.failed.is_empty() && again.skipped_files.is_empty());
+
+    // A new modification time alone is not a change: recorded, not re-indexed.
+    let touched = &paths[0];
+    let mtime = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(touched)
+        .expect("open for touch")
+        .set_modified(mtime)
+        .expect("set mtime");
+    let third = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(third.documents, 0, "{third:?}");
+    assert_eq!(third.unchanged as usize, SAMPLES.len());
+
+    let after = t.docs(kb.id).await;
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            (a.id, &a.hash, a.chunk_count),
+            (b.id, &b.hash, b.chunk_count)
+        );
+        assert_eq!(a.updated_at, b.updated_at, "{} was rewritten", a.path);
+        if a.path == shown(touched) {
+            assert_eq!(a.mtime_ms, 1_600_000_000_000);
+        } else {
+            assert_eq!(a.mtime_ms, b.mtime_ms);
+        }
+    }
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn modified_file_is_reindexed_and_its_old_chunks_are_gone() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("修改").await;
+    t.write_samples();
+    let file = write(
+        &t.docs_dir().join("藏品.txt"),
+        "这块琥珀里封存着一只远古的蚊子，距今约有四千万年，是博物馆的镇馆之宝。",
+    );
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let old = t.doc(kb.id, &file).await;
+    let hits = t.search(kb.id, "琥珀", 10).await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].path, shown(&file));
+    assert!(!t.indexed_rowids("琥珀").await.is_empty());
+
+    write(
+        &file,
+        "这块翡翠产自缅甸，颜色翠绿，质地细腻，\n经过雕刻师三个月的打磨才完成。",
+    );
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    assert_eq!(summary.unchanged as usize, SAMPLES.len());
+
+    let new = t.doc(kb.id, &file).await;
+    assert_eq!(new.id, old.id, "re-indexed in place");
+    assert_ne!(new.hash, old.hash);
+    assert_eq!(new.status, DocumentStatus::Indexed);
+    assert!(t.search(kb.id, "琥珀", 10).await.is_empty());
+    assert!(
+        t.indexed_rowids("琥珀").await.is_empty(),
+        "old chunk left in the keyword index"
+    );
+    let hits = t.search(kb.id, "翡翠", 10).await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].path, shown(&file));
+    assert!(hits[0].text.contains("翡翠"));
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn indexed_file_that_turns_invalid_keeps_its_chunks_and_records_the_error() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("损坏").await;
+    let tea = t.write_samples().remove(0);
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let good = t.doc(kb.id, &tea).await;
+
+    write(&tea, PNG_BYTES);
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(summary.documents, 0, "{summary:?}");
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert_eq!(summary.failed[0].path, shown(&tea));
+    assert!(summary.failed[0].reason.contains("binary"), "{summary:?}");
+
+    let spoiled = t.doc(kb.id, &tea).await;
+    assert_eq!(spoiled.status, DocumentStatus::Indexed, "stays searchable");
+    assert_eq!(spoiled.chunk_count, good.chunk_count);
+    assert!(
+        spoiled
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("binary")),
+        "{spoiled:?}"
+    );
+    let hits = t.search(kb.id, "大红袍", 5).await;
+    assert_eq!(
+        hits.first().map(|h| h.path.as_str()),
+        Some(shown(&tea).as_str())
+    );
+    t.assert_consistent(kb.id).await;
+
+    // Restoring the indexed content (even with its old mtime, as `cp -p` would) clears the
+    // error without re-indexing.
+    write(&tea, TEA);
+    let old_mtime =
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(good.mtime_ms).expect("mtime"));
+    std::fs::File::options()
+        .write(true)
+        .open(&tea)
+        .expect("open for touch")
+        .set_modified(old_mtime)
+        .expect("set mtime");
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    assert_eq!(summary.documents, 0, "{summary:?}");
+    assert_eq!(summary.unchanged as usize, SAMPLES.len(), "{summary:?}");
+    let restored = t.doc(kb.id, &tea).await;
+    assert_eq!(restored.status, DocumentStatus::Indexed);
+    assert_eq!(restored.error, None, "error of the spoiled version lingers");
+    assert_eq!(restored.chunk_count, good.chunk_count);
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn failed_file_that_is_fixed_gets_indexed() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("修复").await;
+    let file = write(&t.docs_dir().join("稍后填写.txt"), b"");
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert_eq!(t.doc(kb.id, &file).await.status, DocumentStatus::Failed);
+
+    write(&file, PANDA);
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    assert!(summary.failed.is_empty());
+    let d = t.doc(kb.id, &file).await;
+    assert_eq!(d.status, DocumentStatus::Indexed);
+    assert_eq!(d.error, None);
+    assert!(d.chunk_count > 0);
+    assert_eq!(t.docs(kb.id).await.len(), 1);
+    assert!(!t.search(kb.id, "卧龙", 3).await.is_empty());
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn progress_hears_every_file_and_finishes_last() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("进度").await;
+    t.write_samples();
+    let docs_dir = t.docs_dir();
+    write(&docs_dir.join("图片.png"), PNG_BYTES);
+    write(&docs_dir.join("坏.txt"), PNG_BYTES);
+    let missing = docs_dir.join("缺失.md");
+
+    let (summary, seen) = t.ingest_recording(kb.id, &[docs_dir, missing]).await;
+    // 5 samples + 1 binary .txt are read; the .png is skipped and the missing path failed.
+    let read = SAMPLES.len() + 1;
+    let total = read + 2;
+    assert_eq!(
+        seen.len(),
+        read + 2,
+        "one after the scan, one a file, one final: {seen:#?}"
+    );
+
+    let first = &seen[0];
+    assert_eq!(first.total as usize, total);
+    assert_eq!((first.processed, first.skipped, first.failed), (2, 1, 1));
+    assert!(!first.finished && first.current.is_none());
+    for pair in seen.windows(2) {
+        assert!(pair[1].processed >= pair[0].processed, "{pair:?}");
+        assert_eq!(pair[1].total, pair[0].total);
+    }
+    for p in &seen[1..seen.len() - 1] {
+        assert!(p.current.is_some(), "{p:?}");
+    }
+    let finished: Vec<&ImportProgress> = seen.iter().filter(|p| p.finished).collect();
+    assert_eq!(finished.len(), 1, "only the last message is final");
+    let last = seen.last().expect("messages");
+    assert!(last.finished);
+    assert_eq!(last.processed, last.total);
+    assert_eq!(last.documents, summary.documents);
+    assert_eq!(last.skipped, summary.skipped);
+    assert_eq!(last.failed as usize, summary.failed.len());
+    assert_eq!(summary.documents as usize, SAMPLES.len());
+    assert_eq!(summary.failed.len(), 2);
+}
+
+#[tokio::test]
+async fn cancelled_before_start_imports_nothing_and_catalogue_stays_consistent() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("取消").await;
+    t.write_samples();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let on_progress = |p: ImportProgress| {
+        if p.finished {
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+
+    let summary = t
+        .lib
+        .ingest(kb.id, vec![t.docs_dir()], &on_progress, cancel)
+        .await
+        .expect("a cancelled ingest still returns its summary");
+    assert!(summary.cancelled, "{summary:?}");
+    assert!(finished.into_inner(), "a final progress message is sent");
+    let docs = t.docs(kb.id).await;
+    assert_eq!(docs.len(), summary.documents as usize, "{summary:?}");
+    assert_eq!(
+        docs.iter().map(|d| d.chunk_count).sum::<i64>(),
+        i64::from(summary.chunks)
+    );
+    t.assert_consistent(kb.id).await;
+
+    // Nothing half-done blocks the next import.
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert!(!summary.cancelled);
+    assert_eq!(t.docs(kb.id).await.len(), SAMPLES.len());
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn cancelled_midway_keeps_what_was_stored_and_resumes() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("中途取消").await;
+    t.write_samples();
+    let cancel = CancellationToken::new();
+    let on_progress = |p: ImportProgress| {
+        if p.current.is_some() {
+            cancel.cancel();
+        }
+    };
+
+    let summary = t
+        .lib
+        .ingest(kb.id, vec![t.docs_dir()], &on_progress, cancel.clone())
+        .await
+        .expect("ingest");
+    assert!(summary.cancelled, "{summary:?}");
+    assert_eq!(
+        summary.documents, 1,
+        "stops after the file in hand: {summary:?}"
+    );
+    let docs = t.docs(kb.id).await;
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].chunk_count, i64::from(summary.chunks));
+    t.assert_consistent(kb.id).await;
+
+    let rest = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(rest.documents as usize, SAMPLES.len() - 1, "{rest:?}");
+    assert_eq!(rest.unchanged, 1);
+    t.assert_consistent(kb.id).await;
+}
+
+/// GBK text long enough for the detector to be sure.
+const GBK_TEXT: &str = "本公司二〇二三年上半年实现营业收入十二亿元，同比增长百分之十八，净利润创历史新高。\n\
+董事会决定向全体股东每十股派发现金红利三元。公司将继续加大研发投入，拓展海外市场，提升核心竞争力。\n";
+
+#[tokio::test]
+async fn gbk_text_is_decoded_and_searchable_in_chinese() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("编码").await;
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(GBK_TEXT);
+    assert!(!unmappable);
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "the fixture is not UTF-8"
+    );
+    let file = write(&t.docs_dir().join("半年报.txt"), &bytes);
+
+    let summary = t.ingest(kb.id, std::slice::from_ref(&file)).await;
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    let d = t.doc(kb.id, &file).await;
+    assert_eq!(d.encoding.as_deref(), Some("gb18030"), "{d:?}");
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+
+    let extracted = lexinaut_core::extract_file(&file, t.lib.config())
+        .await
+        .expect("extract");
+    assert_eq!(extracted.text, GBK_TEXT);
+    let hits = t.search(kb.id, "净利润", 5).await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].path, shown(&file));
+    assert!(
+        hits[0].text.contains("净利润创历史新高"),
+        "{:?}",
+        hits[0].text
+    );
+    assert!(!t.search(kb.id, "现金红利", 5).await.is_empty());
+}
+
+#[tokio::test]
+async fn ingest_into_missing_kb_is_not_found() {
+    let t = TestLibrary::open().await;
+    t.write_samples();
+    let result = t
+        .lib
+        .ingest(9_999, vec![t.docs_dir()], &|_| {}, CancellationToken::new())
+        .await;
+    assert!(matches!(result, Err(CoreError::NotFound(_))), "{result:?}");
+    assert_eq!(t.lib.doctor().await.expect("doctor").counts.documents, 0);
+}
+
+#[tokio::test]
+async fn knowledge_bases_are_separate() {
+    let t = TestLibrary::open().await;
+    let tea_kb = t.kb("茶").await;
+    let go_kb = t.kb("棋").await;
+    let tea = write(&t.docs_dir().join("茶叶.txt"), TEA);
+    let go = write(&t.docs_dir().join("围棋.txt"), GO);
+    t.ingest(tea_kb.id, std::slice::from_ref(&tea)).await;
+    t.ingest(go_kb.id, std::slice::from_ref(&go)).await;
+
+    assert!(t.search(tea_kb.id, "围棋", 10).await.is_empty());
+    assert!(t.search(go_kb.id, "大红袍", 10).await.is_empty());
+    assert_eq!(t.search(go_kb.id, "围棋", 10).await[0].path, shown(&go));
+
+    // The same file in another knowledge base is imported there, not "unchanged".
+    let summary = t.ingest(go_kb.id, std::slice::from_ref(&tea)).await;
+    assert_eq!(
+        (summary.documents, summary.unchanged),
+        (1, 0),
+        "{summary:?}"
+    );
+    assert_eq!(t.docs(tea_kb.id).await.len(), 1);
+    assert_eq!(t.docs(go_kb.id).await.len(), 2);
+    t.assert_consistent(tea_kb.id).await;
+    t.assert_consistent(go_kb.id).await;
+}

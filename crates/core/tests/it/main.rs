@@ -1,0 +1,8 @@
+//! Integration tests of lexinaut-core against real SQLite catalogues in temporary directories.
+//! One test binary for the crate (STYLE.md §9); each module covers one area.
+
+mod corpus;
+mod ingest;
+mod library;
+mod search;
+mod support;

@@ -1,0 +1,105 @@
+// The real LexiNaut window under Xvfb: first start, a real OS drop of a folder, the document
+// list, a failure listed with its reason, keyword search, a new knowledge base, the language.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launchApp, osDrag, artifacts, sleep } from "./harness.mjs";
+
+let app;
+let folder;
+
+before(async () => {
+  folder = mkdtempSync(join(tmpdir(), "lexinaut-e2e-docs-"));
+  writeFileSync(
+    join(folder, "年报摘要.txt"),
+    "本公司二〇二三年度营业收入同比增长百分之十二。\n董事会建议每十股派发现金红利三元。\n研发投入主要用于新一代储能电池。",
+  );
+  writeFileSync(
+    join(folder, "handbook.md"),
+    "# Employee handbook\n\nThe annual leave policy grants twenty days of paid leave.\n\n## 报销\n\n差旅报销须在出差结束后十五日内提交。",
+  );
+  writeFileSync(join(folder, "broken.txt"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]));
+  writeFileSync(join(folder, "photo.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+  app = await launchApp();
+});
+
+after(async () => {
+  await app?.stop();
+});
+
+test("first start shows a ready knowledge base and an empty catalogue", async () => {
+  const { browser } = app;
+  const select = await browser.$('[data-testid="kb-select"]');
+  await select.waitForExist({ timeout: 15000 });
+  await browser.waitUntil(async () => (await select.getText()).includes("My knowledge base"), {
+    timeout: 10000,
+    timeoutMsg: "default knowledge base not shown",
+  });
+  assert.ok(await (await browser.$('[data-testid="docs-empty"]')).isExisting());
+});
+
+test("a folder dropped from the desktop is imported, with the bad file listed", async () => {
+  const { browser } = app;
+  await osDrag([folder]);
+  const result = await browser.$('[data-testid="import-result"]');
+  await result.waitForExist({ timeout: 30000, timeoutMsg: "import did not finish after the drop" });
+  const text = await result.getText();
+  assert.match(text, /Imported 2 documents/);
+  assert.match(text, /1 skipped, 1 failed/);
+  const failures = await (await browser.$('[data-testid="import-failures"]')).getText();
+  assert.match(failures, /broken\.txt/);
+  assert.match(failures, /binary/);
+  const expected = ["broken.txt", "handbook.md", "年报摘要.txt"].sort().join("|");
+  let names = "";
+  await browser.waitUntil(
+    async () => {
+      names = await browser.execute(() =>
+        [...document.querySelectorAll('[data-testid="doc-row"] .doc-name')]
+          .map((e) => e.textContent.trim())
+          .sort()
+          .join("|"),
+      );
+      return names === expected;
+    },
+    { timeout: 10000, timeoutMsg: `document list never showed the three files` },
+  );
+  assert.equal(names, expected);
+});
+
+test("keyword search finds the passage in Chinese and English", async () => {
+  const { browser } = app;
+  const input = await browser.$('[data-testid="search-input"]');
+  await input.setValue("营业收入同比增长");
+  await (await browser.$('[data-testid="search-button"]')).click();
+  const first = await browser.$('[data-testid="hit"] .hit-file');
+  await first.waitForExist({ timeout: 10000 });
+  assert.equal(await first.getText(), "年报摘要.txt");
+
+  await input.setValue("annual leave");
+  await (await browser.$('[data-testid="search-button"]')).click();
+  await browser.waitUntil(
+    async () => (await (await browser.$('[data-testid="hit"] .hit-file')).getText()) === "handbook.md",
+    { timeout: 10000, timeoutMsg: "English query did not find handbook.md" },
+  );
+  await sleep(800); // let the last paint land before the screenshot
+  await browser.saveScreenshot(join(artifacts, "app-search.png"));
+});
+
+test("a new knowledge base can be created and the UI switches to Chinese", async () => {
+  const { browser } = app;
+  await (await browser.$('[data-testid="kb-new"]')).click();
+  await (await browser.$('[data-testid="kb-name"]')).setValue("合同");
+  await (await browser.$('[data-testid="kb-create"]')).click();
+  const select = await browser.$('[data-testid="kb-select"]');
+  await browser.waitUntil(async () => (await select.getValue()) !== "" && (await select.getText()).includes("合同"), {
+    timeout: 10000,
+  });
+  await (await browser.$('[data-testid="docs-empty"]')).waitForExist({ timeout: 10000 });
+  await (await browser.$('[data-testid="lang"]')).click();
+  const addFiles = await browser.$('[data-testid="add-files"]');
+  await browser.waitUntil(async () => (await addFiles.getText()) === "添加文件…", { timeout: 5000 });
+  await sleep(500);
+  await browser.saveScreenshot(join(artifacts, "app-zh.png"));
+});

@@ -1,0 +1,123 @@
+// Starts tauri-driver and the real LexiNaut binary (one app per test file), and performs real
+// OS drags with a GTK drag source plus xdotool. Needs an X display (the test script runs Xvfb).
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { remote } from "webdriverio";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, "../..");
+export const artifacts = join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+export const appBinary =
+  process.env.LEXINAUT_APP_BINARY ?? join(repoRoot, "target/debug/lexinaut-desktop");
+
+async function waitForPort(port, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/status`);
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`tauri-driver did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+/** Launches the app on a fresh data dir; returns { browser, dataDir, stop }. */
+export async function launchApp({ port = 4444, env = {} } = {}) {
+  if (!process.env.DISPLAY) throw new Error("no DISPLAY: run the e2e tests under Xvfb (scripts/test.sh does)");
+  const dataDir = mkdtempSync(join(tmpdir(), "lexinaut-e2e-data-"));
+  // WebKit keeps localStorage (e.g. the chosen language) under the XDG dirs: isolate them too.
+  const xdg = mkdtempSync(join(tmpdir(), "lexinaut-e2e-xdg-"));
+  const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
+    env: {
+      ...process.env,
+      LEXINAUT_DATA_DIR: dataDir,
+      XDG_DATA_HOME: join(xdg, "data"),
+      XDG_CONFIG_HOME: join(xdg, "config"),
+      XDG_CACHE_HOME: join(xdg, "cache"),
+      LANG: "en_US.UTF-8",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let driverLog = "";
+  driver.stderr.on("data", (d) => (driverLog += d));
+  await waitForPort(port, 20000);
+  const browser = await remote({
+    hostname: "127.0.0.1",
+    port,
+    logLevel: "error",
+    capabilities: {
+      "tauri:options": { application: appBinary },
+      "wdio:enforceWebDriverClassic": true,
+    },
+  });
+  const stop = async () => {
+    await browser.deleteSession().catch(() => {});
+    driver.kill();
+    if (process.env.LEXINAUT_E2E_VERBOSE) console.error(driverLog);
+  };
+  return { browser, dataDir, stop };
+}
+
+/** Geometry of the first X window whose name matches `name`. */
+function windowGeometry(name) {
+  const id = execFileSync("xdotool", ["search", "--sync", "--onlyvisible", "--name", name], {
+    timeout: 10000,
+  })
+    .toString()
+    .trim()
+    .split("\n")[0];
+  const out = execFileSync("xdotool", ["getwindowgeometry", "--shell", id]).toString();
+  const v = Object.fromEntries(out.trim().split("\n").map((l) => l.split("=")));
+  return { x: +v.X, y: +v.Y, width: +v.WIDTH, height: +v.HEIGHT };
+}
+
+/** Drags `paths` from a GTK drag source onto the centre of the LexiNaut window. */
+export async function osDrag(paths, { targetWindowName = "LexiNaut" } = {}) {
+  const source = spawn("/usr/bin/python3", [join(here, "drag_source.py"), "1060", "880", ...paths], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((res, rej) => {
+    source.stdout.once("data", res);
+    source.once("exit", (c) => rej(new Error(`drag source exited early (${c})`)));
+  });
+  try {
+    const src = windowGeometry("lexinaut-drag-source");
+    const dst = windowGeometry(`^${targetWindowName}$`);
+    const sx = src.x + Math.floor(src.width / 2);
+    const sy = src.y + Math.floor(src.height / 2);
+    const tx = dst.x + Math.floor(dst.width / 2);
+    const ty = dst.y + Math.floor(dst.height / 2);
+    const xdo = (...args) => execFileSync("xdotool", args.map(String));
+    xdo("mousemove", sx, sy);
+    await sleep(150);
+    xdo("mousedown", 1);
+    // Move in steps so GTK starts the drag and the target sees enter/over events.
+    for (let i = 1; i <= 12; i++) {
+      xdo("mousemove", Math.round(sx + ((tx - sx) * i) / 12), Math.round(sy + ((ty - sy) * i) / 12));
+      await sleep(60);
+    }
+    await sleep(300);
+    xdo("mouseup", 1);
+    await new Promise((res) => {
+      const timer = setTimeout(res, 5000);
+      source.once("exit", () => {
+        clearTimeout(timer);
+        res();
+      });
+    });
+  } finally {
+    source.kill();
+  }
+}
+
+export { sleep };
