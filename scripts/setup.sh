@@ -15,6 +15,8 @@ APT_PACKAGES=(
   librsvg2-dev libxdo-dev pkg-config
   # headless display, WebDriver and real drag-and-drop for end-to-end tests, screenshots
   xvfb xauth webkit2gtk-driver xdotool x11-utils python3-gi gir1.2-gtk-3.0 imagemagick
+  # OCR of scanned PDF pages (Chinese + English) and page rendering for it
+  tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils
   # fonts so Chinese renders in the window
   fonts-noto-cjk fonts-noto-core
   # Node.js for the UI build when the machine has none

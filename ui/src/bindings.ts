@@ -93,8 +93,14 @@ export type Document = {
 	path: string,
 	/**  File name, for display. */
 	name: string,
-	/**  Detected format (`text`, `markdown`, ...), if known. */
+	/**  Detected format (`text`, `markdown`, `pdf`, ...), if known. */
 	format: string | null,
+	/**  The document's own title (PDF info, DOCX core properties, e-mail subject, ...). */
+	title: string | null,
+	/**  Pages (slides, sheets, chapters) the document has, for paged formats. */
+	page_count: number | null,
+	/**  Pages without a usable text layer (scanned): they need OCR to be searchable. */
+	pages_needing_ocr: number[],
 	/**  Size in bytes. */
 	size: number,
 	/**  Modification time, unix milliseconds. */
@@ -159,6 +165,8 @@ export type Hit = {
 	score: number | null,
 	/**  Page (or slide) number, when the format has pages. */
 	page: number | null,
+	/**  Headings the passage sits under, outermost first. */
+	heading_path: string[],
 	/**  Character span of the chunk in the document's extracted text. */
 	start_char: number,
 	/**  End of that span (exclusive). */

@@ -78,8 +78,14 @@ pub struct Document {
     pub path: String,
     /// File name, for display.
     pub name: String,
-    /// Detected format (`text`, `markdown`, ...), if known.
+    /// Detected format (`text`, `markdown`, `pdf`, ...), if known.
     pub format: Option<String>,
+    /// The document's own title (PDF info, DOCX core properties, e-mail subject, ...).
+    pub title: Option<String>,
+    /// Pages (slides, sheets, chapters) the document has, for paged formats.
+    pub page_count: Option<u32>,
+    /// Pages without a usable text layer (scanned): they need OCR to be searchable.
+    pub pages_needing_ocr: Vec<u32>,
     /// Size in bytes.
     #[specta(type = i32)]
     pub size: i64,
@@ -124,6 +130,8 @@ pub struct Hit {
     pub score: f64,
     /// Page (or slide) number, when the format has pages.
     pub page: Option<u32>,
+    /// Headings the passage sits under, outermost first.
+    pub heading_path: Vec<String>,
     /// Character span of the chunk in the document's extracted text.
     #[specta(type = i32)]
     pub start_char: i64,
@@ -161,6 +169,7 @@ pub(crate) struct PreparedChunk {
     pub end: usize,
     pub text: String,
     pub page: Option<u32>,
+    pub heading_path: Vec<String>,
     pub tokens: String,
 }
 
@@ -169,6 +178,9 @@ pub(crate) struct PreparedChunk {
 pub(crate) struct PreparedDocument {
     pub facts: FileFacts,
     pub format: String,
+    pub title: Option<String>,
+    pub page_count: Option<u32>,
+    pub pages_needing_ocr: Vec<u32>,
     pub encoding: Option<String>,
     pub warnings: Vec<String>,
     pub chunks: Vec<PreparedChunk>,
@@ -282,8 +294,9 @@ impl Catalogue {
     /// Documents of a knowledge base, by path.
     pub async fn list_documents(&self, kb_id: i64) -> Result<Vec<Document>, CoreError> {
         let rows = sqlx::query(
-            "SELECT id, kb_id, path, format, size, mtime_ms, hash, status, error, encoding, warnings, \
-             chunk_count, added_at, updated_at FROM documents WHERE kb_id = ? ORDER BY path",
+            "SELECT id, kb_id, path, format, title, page_count, pages_needing_ocr, size, mtime_ms, hash, \
+             status, error, encoding, warnings, chunk_count, added_at, updated_at \
+             FROM documents WHERE kb_id = ? ORDER BY path",
         )
         .bind(kb_id)
         .fetch_all(&self.pool)
@@ -292,6 +305,7 @@ impl Catalogue {
             .map(|r| {
                 let path: String = r.try_get("path")?;
                 let warnings: String = r.try_get("warnings")?;
+                let ocr: String = r.try_get("pages_needing_ocr")?;
                 let status: String = r.try_get("status")?;
                 Ok(Document {
                     id: r.try_get("id")?,
@@ -301,6 +315,9 @@ impl Catalogue {
                         .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned()),
                     path,
                     format: r.try_get("format")?,
+                    title: r.try_get("title")?,
+                    page_count: r.try_get("page_count")?,
+                    pages_needing_ocr: serde_json::from_str(&ocr).unwrap_or_default(),
                     size: r.try_get("size")?,
                     mtime_ms: r.try_get("mtime_ms")?,
                     hash: r.try_get("hash")?,
@@ -411,11 +428,13 @@ impl Catalogue {
         let mut tx = self.pool.begin().await?;
         let warnings = serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into());
         let doc_id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (kb_id, path, canonical_path, format, size, mtime_ms, hash, status, \
-               error, encoding, warnings, chunk_count, added_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?) \
+            "INSERT INTO documents (kb_id, path, canonical_path, format, title, page_count, \
+               pages_needing_ocr, size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, \
+               added_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?) \
              ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
-               format = excluded.format, size = excluded.size, mtime_ms = excluded.mtime_ms, \
+               format = excluded.format, title = excluded.title, page_count = excluded.page_count, \
+               pages_needing_ocr = excluded.pages_needing_ocr, size = excluded.size, mtime_ms = excluded.mtime_ms, \
                hash = excluded.hash, status = 'indexed', error = NULL, encoding = excluded.encoding, \
                warnings = excluded.warnings, chunk_count = excluded.chunk_count, updated_at = excluded.updated_at \
              RETURNING id",
@@ -424,6 +443,9 @@ impl Catalogue {
         .bind(&doc.facts.path)
         .bind(&doc.facts.canonical_path)
         .bind(&doc.format)
+        .bind(&doc.title)
+        .bind(doc.page_count)
+        .bind(serde_json::to_string(&doc.pages_needing_ocr).unwrap_or_else(|_| "[]".into()))
         .bind(doc.facts.size)
         .bind(doc.facts.mtime_ms)
         .bind(&doc.facts.hash)
@@ -440,12 +462,14 @@ impl Catalogue {
             .await?;
         for (ordinal, c) in doc.chunks.iter().enumerate() {
             let chunk_id = sqlx::query(
-                "INSERT INTO chunks (document_id, ordinal, text, page, start_char, end_char) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks (document_id, ordinal, text, page, heading_path, start_char, end_char) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(doc_id)
             .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
             .bind(&c.text)
             .bind(c.page)
+            .bind(serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
             .bind(i64::try_from(c.start).unwrap_or(i64::MAX))
             .bind(i64::try_from(c.end).unwrap_or(i64::MAX))
             .execute(&mut *tx)
@@ -512,7 +536,8 @@ impl Catalogue {
         k: u32,
     ) -> Result<Vec<Hit>, CoreError> {
         let rows = sqlx::query(
-            "SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.start_char, c.end_char, d.path, \
+            "SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.heading_path, c.start_char, \
+               c.end_char, d.path, \
                bm25(chunk_fts) AS rank \
              FROM chunk_fts JOIN chunks c ON c.id = chunk_fts.rowid \
                JOIN documents d ON d.id = c.document_id \
@@ -527,6 +552,7 @@ impl Catalogue {
         rows.into_iter()
             .map(|r| {
                 let rank: f64 = r.try_get("rank")?;
+                let heading_path: String = r.try_get("heading_path")?;
                 Ok(Hit {
                     path: r.try_get("path")?,
                     document_id: r.try_get("document_id")?,
@@ -534,6 +560,7 @@ impl Catalogue {
                     text: r.try_get("text")?,
                     score: -rank,
                     page: r.try_get("page")?,
+                    heading_path: serde_json::from_str(&heading_path).unwrap_or_default(),
                     start_char: r.try_get("start_char")?,
                     end_char: r.try_get("end_char")?,
                 })

@@ -100,6 +100,35 @@ pub fn split(text: &str, spec: ChunkSpec) -> Vec<Chunk> {
     out
 }
 
+/// Splits each of `regions` (half-open character ranges of `text`, e.g. its pages) on its own,
+/// so no chunk crosses a region boundary; spans are offsets into the whole `text`.
+/// Without regions the whole text is one region.
+pub fn split_regions(text: &str, regions: &[(usize, usize)], spec: ChunkSpec) -> Vec<Chunk> {
+    if regions.is_empty() {
+        return split(text, spec);
+    }
+    let bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let n = bounds.len() - 1;
+    let mut out = Vec::new();
+    for &(start, end) in regions {
+        let (start, end) = (start.min(n), end.min(n));
+        if start >= end {
+            continue;
+        }
+        let region = &text[bounds[start]..bounds[end]];
+        out.extend(split(region, spec).into_iter().map(|c| Chunk {
+            start: c.start + start,
+            end: c.end + start,
+            text: c.text,
+        }));
+    }
+    out
+}
+
 /// Where to end a chunk starting at `start`: the best boundary in its second half.
 fn cut_point(chars: &[char], start: usize, size: usize, overlap: usize) -> usize {
     let hard = start + size;
@@ -198,6 +227,25 @@ mod tests {
                 assert_eq!(chunk.text, expect);
                 assert!(chunk.end - chunk.start <= size as usize);
             }
+        }
+    }
+
+    #[test]
+    fn regions_are_split_separately() {
+        let text = format!("{}\n\n{}", "甲".repeat(50), "乙".repeat(50));
+        let c = split_regions(&text, &[(0, 50), (52, 102)], spec(32, 8));
+        assert!(c.iter().all(|c| c.end <= 50 || c.start >= 52));
+        assert!(c
+            .iter()
+            .all(|c| c.text.chars().all(|ch| ch == '甲') || c.text.chars().all(|ch| ch == '乙')));
+        assert_eq!(c.last().map(|c| c.end), Some(102));
+        for chunk in &c {
+            let expect: String = text
+                .chars()
+                .skip(chunk.start)
+                .take(chunk.end - chunk.start)
+                .collect();
+            assert_eq!(chunk.text, expect);
         }
     }
 

@@ -20,6 +20,9 @@ pub struct Config {
     pub chroma_url: Option<String>,
     /// Largest file LexiNaut will read, in bytes (`LEXINAUT_MAX_FILE_MB`, default 200 MiB).
     pub max_file_bytes: u64,
+    /// How long one file's extraction may take before it is reported as failed
+    /// (`LEXINAUT_FILE_TIMEOUT_SECS`, default 300; OCR of long scans is the slow case).
+    pub file_timeout_secs: u64,
 }
 
 impl Config {
@@ -32,11 +35,16 @@ impl Config {
         let max_file_bytes = var("LEXINAUT_MAX_FILE_MB")
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(Limits::default().max_file_bytes, |mb| mb * 1024 * 1024);
+        let file_timeout_secs = var("LEXINAUT_FILE_TIMEOUT_SECS")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(300);
         Self {
             data_dir,
             xinference_url: var("LEXINAUT_XINFERENCE_URL"),
             chroma_url: var("LEXINAUT_CHROMA_URL"),
             max_file_bytes,
+            file_timeout_secs,
         }
     }
 
@@ -49,6 +57,7 @@ impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
             max_file_bytes: self.max_file_bytes,
+            ..Limits::default()
         }
     }
 }

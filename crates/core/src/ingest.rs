@@ -16,6 +16,7 @@ use crate::catalogue::{
     Catalogue, DocumentStatus, FileFacts, KnownFile, PreparedChunk, PreparedDocument,
 };
 use crate::chunk::{self, ChunkSpec};
+use crate::config::Config;
 use crate::error::CoreError;
 use crate::keyword::Segmenter;
 
@@ -76,6 +77,7 @@ enum Prepared {
 /// Everything a worker needs to prepare files, shared by reference count.
 struct PrepareContext {
     known: HashMap<String, KnownFile>,
+    timeout: std::time::Duration,
     spec: ChunkSpec,
     limits: Limits,
     segmenter: Arc<Segmenter>,
@@ -203,7 +205,7 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
             reason: "unsupported file type".into(),
         };
     };
-    let extracted = match lexinaut_extract::extract_bytes(path, format, &bytes) {
+    let extracted = match lexinaut_extract::extract_bytes_with(path, format, &bytes, &ctx.limits) {
         Ok(x) => x,
         Err(e) => {
             // The error names the file; the catalogue keeps the path separately.
@@ -215,24 +217,30 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
             return Prepared::Failed { facts, reason };
         }
     };
-    let chunks = chunk::split(&extracted.text, ctx.spec)
+    // Pages are hard boundaries, so every chunk has exactly one page.
+    let regions: Vec<(usize, usize)> = extracted.pages.iter().map(|p| (p.start, p.end)).collect();
+    let chunks = chunk::split_regions(&extracted.text, &regions, ctx.spec)
         .into_iter()
         .filter(|c| c.text.chars().any(|ch| !ch.is_whitespace()))
         .map(|c| PreparedChunk {
             page: extracted.page_at(c.start),
+            heading_path: extracted
+                .heading_path(c.start)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             tokens: ctx.segmenter.index_text(&c.text),
             start: c.start,
             end: c.end,
             text: c.text,
         })
         .collect();
-    let format_name = serde_json::to_value(format)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     Prepared::Ready(PreparedDocument {
         facts,
-        format: format_name,
+        format: format.name().to_owned(),
+        title: extracted.title,
+        page_count: u32::try_from(extracted.pages.len()).ok().filter(|n| *n > 0),
+        pages_needing_ocr: extracted.pages_needing_ocr,
         encoding: extracted.encoding,
         warnings: extracted.warnings,
         chunks,
@@ -244,7 +252,7 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
 pub(crate) async fn ingest(
     catalogue: &Catalogue,
     segmenter: Arc<Segmenter>,
-    limits: Limits,
+    config: &Config,
     kb_id: i64,
     paths: Vec<PathBuf>,
     progress: &(dyn Fn(ImportProgress) + Send + Sync),
@@ -272,8 +280,9 @@ pub(crate) async fn ingest(
     let job_ids = catalogue.queue_jobs(kb_id, &shown).await?;
     let ctx = Arc::new(PrepareContext {
         known: catalogue.known_files(kb_id).await?,
+        timeout: std::time::Duration::from_secs(config.file_timeout_secs),
         spec: kb.chunk_spec(),
-        limits,
+        limits: config.limits(),
         segmenter,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -281,11 +290,34 @@ pub(crate) async fn ingest(
         .map(|(file, job_id)| {
             let ctx = Arc::clone(&ctx);
             async move {
-                let result = tokio::task::spawn_blocking(move || {
+                let timeout = ctx.timeout;
+                let shown = file.display().to_string();
+                let task = tokio::task::spawn_blocking(move || {
                     let p = prepare(&file, &ctx);
                     (file, p)
-                })
-                .await;
+                });
+                // A reader stuck on a hostile file cannot be killed, but the import moves on:
+                // the file is reported as failed and its thread finishes (or not) on its own.
+                let result = match tokio::time::timeout(timeout, task).await {
+                    Ok(joined) => joined,
+                    Err(_) => Ok((
+                        PathBuf::from(&shown),
+                        Prepared::Failed {
+                            facts: FileFacts {
+                                path: shown.clone(),
+                                canonical_path: std::fs::canonicalize(&shown)
+                                    .map_or_else(|_| shown.clone(), |p| p.display().to_string()),
+                                size: 0,
+                                mtime_ms: 0,
+                                hash: String::new(),
+                            },
+                            reason: format!(
+                                "extraction took longer than {} s and was abandoned",
+                                timeout.as_secs()
+                            ),
+                        },
+                    )),
+                };
                 (job_id, result)
             }
         })

@@ -104,7 +104,7 @@ impl Library {
         ingest::ingest(
             &self.catalogue,
             Arc::clone(&self.segmenter),
-            self.config.limits(),
+            &self.config,
             kb_id,
             paths,
             progress,

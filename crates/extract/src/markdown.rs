@@ -3,6 +3,14 @@
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
+use crate::{ExtractError, Extracted, Source};
+
+/// Markdown: decoded like plain text, then reduced to its visible text.
+pub(crate) fn extract(src: &Source<'_>) -> Result<Extracted, ExtractError> {
+    let decoded = crate::text::decode(src.path, src.bytes)?;
+    Ok(decoded.into_extracted(src, |t| to_plain_text(&crate::text::normalize_newlines(t))))
+}
+
 pub(crate) fn to_plain_text(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let parser = Parser::new_ext(

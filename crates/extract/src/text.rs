@@ -6,12 +6,38 @@ use std::path::Path;
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::Encoding;
 
-use crate::ExtractError;
+use crate::{ExtractError, Extracted, Source};
+
+/// Plain text: decoded, line ends normalized, no pages.
+pub(crate) fn extract(src: &Source<'_>) -> Result<Extracted, ExtractError> {
+    let decoded = decode(src.path, src.bytes)?;
+    Ok(decoded.into_extracted(src, normalize_newlines))
+}
 
 pub(crate) struct Decoded {
     pub text: String,
     pub encoding: String,
     pub warnings: Vec<String>,
+}
+
+impl Decoded {
+    /// An `Extracted` whose text is `convert` applied to the decoded text, without pages.
+    pub(crate) fn into_extracted(
+        self,
+        src: &Source<'_>,
+        convert: impl FnOnce(&str) -> String,
+    ) -> Extracted {
+        Extracted {
+            format: src.format,
+            encoding: Some(self.encoding),
+            text: convert(&self.text),
+            pages: Vec::new(),
+            headings: Vec::new(),
+            title: None,
+            pages_needing_ocr: Vec::new(),
+            warnings: self.warnings,
+        }
+    }
 }
 
 /// How many leading bytes are inspected for NUL bytes (binary content).

@@ -65,8 +65,8 @@ async fn unsupported_files_in_folders_are_skipped_with_reason() {
     let docs_dir = t.docs_dir();
     let unsupported = [
         write(&docs_dir.join("图片.png"), PNG_BYTES),
-        write(&docs_dir.join("报表.xlsx"), b"PK\x03\x04 not really"),
-        write(&docs_dir.join("子目录/说明.pdf"), b"%PDF-1.7"),
+        write(&docs_dir.join("报表.numbers"), b"PK\x03\x04 not really"),
+        write(&docs_dir.join("子目录/说明.exe"), b"MZ\x90\x00"),
         write(&docs_dir.join("无扩展名"), "没有扩展名的文件"),
     ];
     // Hidden files and folders are neither imported nor reported.
@@ -114,12 +114,21 @@ async fn broken_inputs_fail_with_reasons_while_other_files_import() {
     let empty = write(&docs_dir.join("坏/空白.txt"), b"");
     let missing = docs_dir.join("不存在的文件.txt");
     let outside_pdf = write(&t.root().join("外部.pdf"), b"%PDF-1.7");
+    let outside_exe = write(&t.root().join("外部.exe"), b"MZ\x90\x00");
 
     let summary = t
-        .ingest(kb.id, &[docs_dir, missing.clone(), outside_pdf.clone()])
+        .ingest(
+            kb.id,
+            &[
+                docs_dir,
+                missing.clone(),
+                outside_pdf.clone(),
+                outside_exe.clone(),
+            ],
+        )
         .await;
     assert_eq!(summary.documents as usize, SAMPLES.len(), "{summary:?}");
-    assert_eq!(summary.failed.len(), 4, "{summary:?}");
+    assert_eq!(summary.failed.len(), 5, "{summary:?}");
     let reason = |p: &PathBuf| {
         summary
             .failed
@@ -136,20 +145,25 @@ async fn broken_inputs_fail_with_reasons_while_other_files_import() {
     assert!(reason(&binary).contains("binary"), "{}", reason(&binary));
     assert!(reason(&empty).contains("empty"), "{}", reason(&empty));
     assert!(
-        reason(&outside_pdf).contains("unsupported"),
+        reason(&outside_pdf).contains("not a valid pdf"),
         "{}",
         reason(&outside_pdf)
     );
+    assert!(
+        reason(&outside_exe).contains("unsupported"),
+        "{}",
+        reason(&outside_exe)
+    );
 
     // Files that exist are catalogued as failed with their reason; nothing is indexed for them.
-    for p in [&binary, &empty] {
+    for p in [&binary, &empty, &outside_pdf] {
         let d = t.doc(kb.id, p).await;
         assert_eq!(d.status, DocumentStatus::Failed, "{d:?}");
         assert_eq!(d.chunk_count, 0);
         assert_eq!(d.error.as_deref().map(str::to_lowercase), Some(reason(p)));
     }
     let docs = t.docs(kb.id).await;
-    assert_eq!(docs.len(), SAMPLES.len() + 2);
+    assert_eq!(docs.len(), SAMPLES.len() + 3);
     assert_eq!(
         docs.iter()
             .filter(|d| d.status == DocumentStatus::Indexed)

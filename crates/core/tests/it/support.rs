@@ -245,6 +245,7 @@ pub fn test_config(root: &Path) -> Config {
         xinference_url: None,
         chroma_url: None,
         max_file_bytes: 200 * 1024 * 1024,
+        file_timeout_secs: 300,
     }
 }
 
