@@ -42,17 +42,8 @@ pub(crate) fn extract(src: &Source<'_>) -> Result<Extracted, ExtractError> {
 }
 
 /// Writes the visible text of an HTML document or fragment (`<body>`, else the whole
-/// document) into `builder`. Headings keep their levels.
-#[allow(
-    dead_code,
-    reason = "entry point for the EPUB reader and other HTML-bearing formats"
-)]
-pub(crate) fn html_to_builder(html: &str, builder: &mut TextBuilder) {
-    html_to_builder_under(html, builder, 0);
-}
-
-/// [`html_to_builder`] for HTML nested under a heading of the outer document (a note's title,
-/// an attachment's name): heading levels are shifted down by `heading_offset`.
+/// document) into `builder`, for HTML nested under a heading of the outer document (a note's
+/// title, an attachment's name): heading levels are shifted down by `heading_offset`.
 pub(crate) fn html_to_builder_under(html: &str, builder: &mut TextBuilder, heading_offset: u8) {
     HtmlDocument::parse(html).write_body(builder, heading_offset);
 }
@@ -752,7 +743,7 @@ mod tests {
 
     fn convert(html: &str) -> (String, Vec<crate::Heading>) {
         let mut builder = TextBuilder::new();
-        html_to_builder(html, &mut builder);
+        html_to_builder_under(html, &mut builder, 0);
         let (text, _, headings) = builder.finish();
         (text, headings)
     }
