@@ -69,6 +69,13 @@ fn is_closing(c: char) -> bool {
 /// Splits `text` into chunks per `spec` (which must have passed [`ChunkSpec::validate`]).
 /// Chunks cover the text without gaps; each starts `overlap` characters before the previous end.
 pub fn split(text: &str, spec: ChunkSpec) -> Vec<Chunk> {
+    split_keeping(text, &[], spec)
+}
+
+/// [`split`], avoiding cuts inside the `keep` spans (sorted, non-overlapping character ranges,
+/// e.g. table rows): a cut that would fall inside one moves to its start, unless the span is
+/// too long for that (then it is cut like any text).
+pub fn split_keeping(text: &str, keep: &[(usize, usize)], spec: ChunkSpec) -> Vec<Chunk> {
     let size = spec.size as usize;
     let overlap = spec.overlap as usize;
     // Byte offset of every character boundary, so char spans slice the &str directly.
@@ -85,7 +92,11 @@ pub fn split(text: &str, spec: ChunkSpec) -> Vec<Chunk> {
         let end = if n - start <= size {
             n
         } else {
-            cut_point(&chars, start, size, overlap)
+            keep_whole(
+                keep,
+                cut_point(&chars, start, size, overlap),
+                start + overlap,
+            )
         };
         out.push(Chunk {
             start,
@@ -100,12 +111,27 @@ pub fn split(text: &str, spec: ChunkSpec) -> Vec<Chunk> {
     out
 }
 
+/// Moves `cut` to the start of the `keep` span it falls inside, if that start is after
+/// `floor` (so the next chunk still moves forward).
+fn keep_whole(keep: &[(usize, usize)], cut: usize, floor: usize) -> usize {
+    let i = keep.partition_point(|&(s, _)| s < cut);
+    match i.checked_sub(1).and_then(|j| keep.get(j)) {
+        Some(&(s, e)) if s < cut && cut < e && s > floor => s,
+        _ => cut,
+    }
+}
+
 /// Splits each of `regions` (half-open character ranges of `text`, e.g. its pages) on its own,
-/// so no chunk crosses a region boundary; spans are offsets into the whole `text`.
-/// Without regions the whole text is one region.
-pub fn split_regions(text: &str, regions: &[(usize, usize)], spec: ChunkSpec) -> Vec<Chunk> {
+/// so no chunk crosses a region boundary, and avoids cutting inside the `keep` spans (table
+/// rows); spans are offsets into the whole `text`. Without regions the whole text is one region.
+pub fn split_regions(
+    text: &str,
+    regions: &[(usize, usize)],
+    keep: &[(usize, usize)],
+    spec: ChunkSpec,
+) -> Vec<Chunk> {
     if regions.is_empty() {
-        return split(text, spec);
+        return split_keeping(text, keep, spec);
     }
     let bounds: Vec<usize> = text
         .char_indices()
@@ -120,11 +146,20 @@ pub fn split_regions(text: &str, regions: &[(usize, usize)], spec: ChunkSpec) ->
             continue;
         }
         let region = &text[bounds[start]..bounds[end]];
-        out.extend(split(region, spec).into_iter().map(|c| Chunk {
-            start: c.start + start,
-            end: c.end + start,
-            text: c.text,
-        }));
+        let local: Vec<(usize, usize)> = keep
+            .iter()
+            .filter(|&&(s, e)| s >= start && e <= end)
+            .map(|&(s, e)| (s - start, e - start))
+            .collect();
+        out.extend(
+            split_keeping(region, &local, spec)
+                .into_iter()
+                .map(|c| Chunk {
+                    start: c.start + start,
+                    end: c.end + start,
+                    text: c.text,
+                }),
+        );
     }
     out
 }
@@ -233,7 +268,7 @@ mod tests {
     #[test]
     fn regions_are_split_separately() {
         let text = format!("{}\n\n{}", "甲".repeat(50), "乙".repeat(50));
-        let c = split_regions(&text, &[(0, 50), (52, 102)], spec(32, 8));
+        let c = split_regions(&text, &[(0, 50), (52, 102)], &[], spec(32, 8));
         assert!(c.iter().all(|c| c.end <= 50 || c.start >= 52));
         assert!(c
             .iter()
@@ -246,6 +281,31 @@ mod tests {
                 .take(chunk.end - chunk.start)
                 .collect();
             assert_eq!(chunk.text, expect);
+        }
+    }
+
+    #[test]
+    fn table_rows_are_not_cut() {
+        // Rows of 30 characters; a 64-character chunk must end at a row boundary.
+        let rows: Vec<String> = (0..10)
+            .map(|i| format!("地区: 华东{i:02} | 营收: 1280.50 | 同比增长: 15.2%"))
+            .collect();
+        let text = rows.join("\n");
+        let mut keep = Vec::new();
+        let mut at = 0;
+        for r in &rows {
+            let n = r.chars().count();
+            keep.push((at, at + n));
+            at += n + 1;
+        }
+        let chunks = split_keeping(&text, &keep, spec(64, 8));
+        for c in &chunks[..chunks.len() - 1] {
+            assert!(
+                keep.iter().any(|&(s, _)| s == c.end) || keep.iter().any(|&(_, e)| e == c.end),
+                "cut inside a row at {}: {:?}",
+                c.end,
+                c.text
+            );
         }
     }
 
@@ -263,5 +323,86 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text_strategy() -> impl Strategy<Value = String> {
+        // Chinese, Latin, digits, punctuation that drives the cut rules, and newlines.
+        proptest::collection::vec(
+            prop_oneof![
+                Just("的"),
+                Just("营业收入"),
+                Just("同比增长"),
+                Just("。"),
+                Just("，"),
+                Just("！"),
+                Just("？"),
+                Just("；"),
+                Just("\n"),
+                Just(" "),
+                Just("Revenue"),
+                Just("."),
+                Just("”"),
+                Just("𠮷"),
+                Just("12.5%"),
+                Just(":"),
+            ],
+            0..400,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Chunks start at 0, end at the end, overlap exactly as configured, never exceed the
+        /// size, always advance, and their spans slice back to their text.
+        #[test]
+        fn chunks_cover_overlap_and_round_trip(text in text_strategy(), size in 16u32..200, overlap_pct in 0u32..50) {
+            let overlap = (size * overlap_pct / 100).min(size / 2 - 1);
+            let spec = ChunkSpec { size, overlap }.validate().expect("valid");
+            let chars: Vec<char> = text.chars().collect();
+            let chunks = split(&text, spec);
+            if chars.is_empty() {
+                prop_assert!(chunks.is_empty());
+                return Ok(());
+            }
+            prop_assert_eq!(chunks[0].start, 0);
+            prop_assert_eq!(chunks.last().map(|c| c.end), Some(chars.len()));
+            for w in chunks.windows(2) {
+                prop_assert_eq!(w[1].start, w[0].end - overlap as usize);
+                prop_assert!(w[1].end > w[0].end);
+            }
+            for c in &chunks {
+                prop_assert!(c.end - c.start <= size as usize);
+                let span: String = chars[c.start..c.end].iter().collect();
+                prop_assert_eq!(&span, &c.text);
+            }
+        }
+
+        /// With regions (pages), no chunk crosses a region boundary and each region is covered.
+        #[test]
+        fn regions_are_respected(a in text_strategy(), b in text_strategy(), size in 16u32..120) {
+            let spec = ChunkSpec { size, overlap: size / 8 }.validate().expect("valid");
+            let text = format!("{a}\n\n{b}");
+            let na = a.chars().count();
+            let regions = [(0, na), (na + 2, na + 2 + b.chars().count())];
+            let chunks = split_regions(&text, &regions, &[], spec);
+            for c in &chunks {
+                prop_assert!(regions.iter().any(|&(s, e)| c.start >= s && c.end <= e));
+            }
+            for &(s, e) in &regions {
+                if e > s {
+                    prop_assert!(chunks.iter().any(|c| c.start == s));
+                    prop_assert!(chunks.iter().any(|c| c.end == e));
+                }
+            }
+        }
     }
 }

@@ -219,7 +219,7 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
     };
     // Pages are hard boundaries, so every chunk has exactly one page.
     let regions: Vec<(usize, usize)> = extracted.pages.iter().map(|p| (p.start, p.end)).collect();
-    let chunks = chunk::split_regions(&extracted.text, &regions, ctx.spec)
+    let chunks = chunk::split_regions(&extracted.text, &regions, &extracted.table_rows, ctx.spec)
         .into_iter()
         .filter(|c| c.text.chars().any(|ch| !ch.is_whitespace()))
         .map(|c| PreparedChunk {

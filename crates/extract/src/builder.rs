@@ -10,6 +10,7 @@ pub(crate) struct TextBuilder {
     chars: usize,
     pages: Vec<PageSpan>,
     headings: Vec<Heading>,
+    table_rows: Vec<(usize, usize)>,
     open_page: Option<(u32, usize, Option<String>)>,
 }
 
@@ -103,7 +104,19 @@ impl TextBuilder {
     /// (`名称: 苹果 | 数量: 3`), so a row read alone still says what its values mean.
     pub(crate) fn table_row(&mut self, headers: &[String], cells: &[String]) {
         let line = table_row_text(headers, cells);
-        self.push_line(&line);
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        self.ensure_newline();
+        let start = self.chars;
+        self.push_str(line);
+        self.table_rows.push((start, self.chars));
+    }
+
+    /// Character spans of the table rows written so far (chunk cuts avoid their insides).
+    pub(crate) fn table_rows(&self) -> Vec<(usize, usize)> {
+        self.table_rows.clone()
     }
 
     /// Appends a line (e.g. a table row) directly under the previous one.
@@ -170,12 +183,18 @@ mod tests {
             ],
         );
         b.table_row(&h, &["华南".to_owned(), String::new()]);
+        let b_rows = b.table_rows();
         let (text, _, headings) = b.finish();
+        for &(s, e) in &b_rows {
+            let row: String = text.chars().skip(s).take(e - s).collect();
+            assert!(row.starts_with("地区: ") && !row.contains('\n'), "{row:?}");
+        }
         assert_eq!(
             text,
             "报告\n\n正文。\n\n表格\n地区: 华东 | 营收: 1280.50 | 备注 两行\n地区: 华南"
         );
         assert_eq!(headings.len(), 2);
+        assert_eq!(b_rows, vec![(12, 40), (41, 47)]);
         assert_eq!(headings[1].title, "表格");
         assert_eq!(
             text.chars()

@@ -151,6 +151,9 @@ pub struct Extracted {
     pub headings: Vec<Heading>,
     /// The document's own title, where the format records one.
     pub title: Option<String>,
+    /// Character spans of table rows (sheet rows, CSV records, document tables): a chunk
+    /// boundary should not fall inside one.
+    pub table_rows: Vec<(usize, usize)>,
     /// Pages with no usable text layer (scanned images, garbage text): they need OCR.
     pub pages_needing_ocr: Vec<u32>,
     /// Things the user should know, e.g. a low-confidence encoding guess.
@@ -367,6 +370,7 @@ impl Source<'_> {
 
     /// An `Extracted` from a finished builder, with no encoding, title or warnings yet.
     pub(crate) fn extracted(&self, builder: builder::TextBuilder) -> Extracted {
+        let table_rows = builder.table_rows();
         let (text, pages, headings) = builder.finish();
         Extracted {
             format: self.format,
@@ -374,6 +378,7 @@ impl Source<'_> {
             text,
             pages,
             headings,
+            table_rows,
             title: None,
             pages_needing_ocr: Vec::new(),
             warnings: Vec::new(),

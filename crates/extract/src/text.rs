@@ -33,6 +33,7 @@ impl Decoded {
             text: convert(&self.text),
             pages: Vec::new(),
             headings: Vec::new(),
+            table_rows: Vec::new(),
             title: None,
             pages_needing_ocr: Vec::new(),
             warnings: self.warnings,
