@@ -39,6 +39,35 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Finishes imports that a crash or kill interrupted, then tells the windows.
+async fn resume_interrupted_imports(app: tauri::AppHandle) {
+    use tauri::Manager;
+    use tauri_specta::Event;
+    let state = app.state::<AppState>();
+    let kbs = match state.library.interrupted_imports().await {
+        Ok(kbs) => kbs,
+        Err(e) => {
+            tracing::error!("cannot look for interrupted imports: {e}");
+            return;
+        }
+    };
+    for kb_id in kbs {
+        let outcome = state
+            .library
+            .resume(kb_id, &|_| {}, lexinaut_core::CancellationToken::new())
+            .await;
+        match outcome {
+            Ok(summary) => tracing::info!(
+                kb_id,
+                documents = summary.documents,
+                "resumed an interrupted import"
+            ),
+            Err(e) => tracing::error!(kb_id, "resuming an interrupted import failed: {e}"),
+        }
+        let _ = events::CatalogueChanged { kb_id }.emit(&app);
+    }
+}
+
 /// Starts the desktop app; returns when the last window closes.
 pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
@@ -66,6 +95,7 @@ pub fn run() -> ExitCode {
             builder.mount_events(app);
             let state: tauri::State<'_, AppState> = tauri::Manager::state(app);
             tauri::async_runtime::block_on(async { state.library.warm_up() });
+            tauri::async_runtime::spawn(resume_interrupted_imports(app.handle().clone()));
             Ok(())
         })
         .run(tauri::generate_context!());

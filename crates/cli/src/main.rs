@@ -35,8 +35,11 @@ enum Command {
     /// Import files and folders (recursively) into a knowledge base.
     Ingest {
         /// Files or folders.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "resume")]
         paths: Vec<PathBuf>,
+        /// Continue an interrupted import of this knowledge base (then also import PATHs, if any).
+        #[arg(long)]
+        resume: bool,
         /// Knowledge base name.
         #[arg(long)]
         kb: String,
@@ -201,6 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ingest {
             paths,
+            resume,
             kb,
             json,
             strict,
@@ -226,7 +230,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     on_ctrl_c.cancel();
                 }
             });
-            let summary = lib.ingest(kb.id, paths, &progress, cancel).await?;
+            let mut summary = if resume {
+                lib.resume(kb.id, &progress, cancel.clone()).await?
+            } else {
+                lexinaut_core::ImportSummary::default()
+            };
+            if !paths.is_empty() && !summary.cancelled {
+                let more = lib.ingest(kb.id, paths, &progress, cancel).await?;
+                summary.merge(more);
+            }
             if json {
                 output::json(&summary)?;
             } else {

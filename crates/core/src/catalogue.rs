@@ -363,6 +363,36 @@ impl Catalogue {
             .collect()
     }
 
+    /// Paths of jobs an interrupted import left unfinished (queued), oldest first, without
+    /// repeats; the jobs themselves are removed: the caller queues them again.
+    pub(crate) async fn take_unfinished_jobs(&self, kb_id: i64) -> Result<Vec<String>, CoreError> {
+        let mut tx = self.pool.begin().await?;
+        let paths: Vec<String> = sqlx::query_scalar(
+            "SELECT path FROM jobs WHERE kb_id = ? AND state IN ('queued', 'extracting', 'indexing') \
+             GROUP BY path ORDER BY MIN(id)",
+        )
+        .bind(kb_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM jobs WHERE kb_id = ? AND state IN ('queued', 'extracting', 'indexing')",
+        )
+        .bind(kb_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(paths)
+    }
+
+    /// Knowledge bases with unfinished jobs.
+    pub(crate) async fn kbs_with_unfinished_jobs(&self) -> Result<Vec<i64>, CoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT kb_id FROM jobs WHERE state IN ('queued', 'extracting', 'indexing') ORDER BY kb_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Queues one job per file, in one transaction; returns their ids in order.
     pub(crate) async fn queue_jobs(
         &self,

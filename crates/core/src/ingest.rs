@@ -48,6 +48,19 @@ pub struct ImportSummary {
     pub cancelled: bool,
 }
 
+impl ImportSummary {
+    /// Adds the outcome of a further import run to this one.
+    pub fn merge(&mut self, other: ImportSummary) {
+        self.documents += other.documents;
+        self.chunks += other.chunks;
+        self.skipped += other.skipped;
+        self.unchanged += other.unchanged;
+        self.skipped_files.extend(other.skipped_files);
+        self.failed.extend(other.failed);
+        self.cancelled |= other.cancelled;
+    }
+}
+
 /// Progress of a running import, sent after the scan and after every file.
 #[derive(Debug, Clone, Default, Serialize, specta::Type)]
 pub struct ImportProgress {

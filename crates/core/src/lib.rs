@@ -113,6 +113,39 @@ impl Library {
         .await
     }
 
+    /// Continues an import that was interrupted (crash, kill, cancel): the files whose jobs were
+    /// still queued are imported again. Documents already stored are complete (each is written in
+    /// one transaction) and unchanged ones are skipped by hash, so nothing is duplicated.
+    pub async fn resume(
+        &self,
+        kb_id: i64,
+        progress: &(dyn Fn(ImportProgress) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<ImportSummary, CoreError> {
+        self.catalogue.kb(kb_id).await?;
+        let paths: Vec<PathBuf> = self
+            .catalogue
+            .take_unfinished_jobs(kb_id)
+            .await?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        if paths.is_empty() {
+            progress(ImportProgress {
+                finished: true,
+                ..ImportProgress::default()
+            });
+            return Ok(ImportSummary::default());
+        }
+        tracing::info!(kb_id, files = paths.len(), "resuming an interrupted import");
+        self.ingest(kb_id, paths, progress, cancel).await
+    }
+
+    /// Knowledge bases with an interrupted import to resume.
+    pub async fn interrupted_imports(&self) -> Result<Vec<i64>, CoreError> {
+        self.catalogue.kbs_with_unfinished_jobs().await
+    }
+
     /// Keyword search (BM25 over jieba tokens) in a knowledge base; best hits first.
     #[instrument(skip(self), err)]
     pub async fn search(&self, kb_id: i64, query: &str, k: u32) -> Result<Vec<Hit>, CoreError> {
