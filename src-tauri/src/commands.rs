@@ -61,20 +61,50 @@ pub async fn import_paths(
     paths: Vec<String>,
     on_progress: Channel<ImportProgress>,
 ) -> Result<ImportSummary, ApiError> {
-    let report = move |p: ImportProgress| {
-        // A closed channel (window reloaded) must not stop the import.
-        let _ = on_progress.send(p);
-    };
+    let kb_id = i64::from(kb_id);
+    let guard = state.begin_import(kb_id);
+    let report = progress_sender(on_progress);
     let paths = paths.into_iter().map(Into::into).collect();
     let summary = state
         .library
-        .ingest(kb_id.into(), paths, &report, CancellationToken::new())
-        .await?;
-    let _ = CatalogueChanged {
-        kb_id: kb_id.into(),
+        .ingest(kb_id, paths, &report, guard.token.clone())
+        .await;
+    let _ = CatalogueChanged { kb_id }.emit(&app);
+    Ok(summary?)
+}
+
+/// Continues a cancelled or interrupted import of a knowledge base.
+#[tauri::command]
+#[specta::specta]
+pub async fn import_resume(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    kb_id: u32,
+    on_progress: Channel<ImportProgress>,
+) -> Result<ImportSummary, ApiError> {
+    let kb_id = i64::from(kb_id);
+    let guard = state.begin_import(kb_id);
+    let report = progress_sender(on_progress);
+    let summary = state
+        .library
+        .resume(kb_id, &report, guard.token.clone())
+        .await;
+    let _ = CatalogueChanged { kb_id }.emit(&app);
+    Ok(summary?)
+}
+
+/// Stops the import running in a knowledge base after the file in hand; returns whether one ran.
+#[tauri::command]
+#[specta::specta]
+pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
+    state.cancel_import(i64::from(kb_id))
+}
+
+fn progress_sender(channel: Channel<ImportProgress>) -> impl Fn(ImportProgress) + Send + Sync {
+    move |p| {
+        // A closed channel (window reloaded) must not stop the import.
+        let _ = channel.send(p);
     }
-    .emit(&app);
-    Ok(summary)
 }
 
 #[tauri::command]

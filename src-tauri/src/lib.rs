@@ -23,6 +23,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::kb_create,
             commands::docs_list,
             commands::import_paths,
+            commands::import_resume,
+            commands::import_cancel,
             commands::search,
             commands::doctor,
         ])
@@ -90,7 +92,10 @@ pub fn run() -> ExitCode {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
-        .manage(AppState { library })
+        .manage(AppState {
+            library,
+            imports: Default::default(),
+        })
         .setup(move |app| {
             builder.mount_events(app);
             let state: tauri::State<'_, AppState> = tauri::Manager::state(app);

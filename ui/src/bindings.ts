@@ -13,6 +13,10 @@ export const commands = {
 	docsList: (kbId: number) => typedError<Document[], ApiError>(__TAURI_INVOKE("docs_list", { kbId })),
 	/**  Imports dropped or picked files and folders; progress streams over `on_progress`. */
 	importPaths: (kbId: number, paths: string[], onProgress: Channel<ImportProgress>) => typedError<ImportSummary, ApiError>(__TAURI_INVOKE("import_paths", { kbId, paths, onProgress })),
+	/**  Continues a cancelled or interrupted import of a knowledge base. */
+	importResume: (kbId: number, onProgress: Channel<ImportProgress>) => typedError<ImportSummary, ApiError>(__TAURI_INVOKE("import_resume", { kbId, onProgress })),
+	/**  Stops the import running in a knowledge base after the file in hand; returns whether one ran. */
+	importCancel: (kbId: number) => __TAURI_INVOKE<boolean>("import_cancel", { kbId }),
 	search: (kbId: number, query: string, k: number) => typedError<Hit[], ApiError>(__TAURI_INVOKE("search", { kbId, query, k })),
 	doctor: () => typedError<DoctorReport, ApiError>(__TAURI_INVOKE("doctor")),
 };

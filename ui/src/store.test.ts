@@ -35,6 +35,15 @@ function memoryBackend() {
       };
       return summary;
     },
+    resumeImport: async (kbId, onProgress) => {
+      calls.push(`resume:${kbId}`);
+      onProgress({ total: 1, processed: 1, documents: 1, skipped: 0, failed: 0, current: null, finished: true });
+      return { documents: 1, chunks: 1, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
+    },
+    cancelImport: async (kbId) => {
+      calls.push(`cancel:${kbId}`);
+      return true;
+    },
     search: async () => [],
     onCatalogueChanged: async (cb) => {
       changed = cb;
@@ -89,6 +98,22 @@ describe("app store", () => {
     expect(m.calls.some((c) => c.startsWith("import"))).toBe(false);
     await store.createKb("我的知识库");
     expect(store.state.error).toMatch(/already exists/);
+  });
+
+  it("cancels only while importing, and resumes into the current knowledge base", async () => {
+    const m = memoryBackend();
+    const store = createAppStore(m.backend);
+    await store.load();
+    await store.cancelImport();
+    expect(m.calls.some((c) => c.startsWith("cancel"))).toBe(false);
+    store.state.importing = true;
+    await store.cancelImport();
+    expect(m.calls).toContain("cancel:1");
+    store.state.importing = false;
+    await store.resumeImport();
+    expect(m.calls).toContain("resume:1");
+    expect(store.state.lastImport?.documents).toBe(1);
+    expect(store.state.importing).toBe(false);
   });
 
   it("refreshes the documents when the catalogue of the current knowledge base changes", async () => {

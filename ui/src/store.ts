@@ -20,6 +20,8 @@ export interface AppStore {
   createKb(name: string): Promise<void>;
   refreshDocuments(): Promise<void>;
   importPaths(paths: string[]): Promise<void>;
+  resumeImport(): Promise<void>;
+  cancelImport(): Promise<void>;
 }
 
 export const STORE_KEY: InjectionKey<AppStore> = Symbol("lexinaut-store");
@@ -53,6 +55,24 @@ export function createAppStore(backend: Backend): AppStore {
 
   const refreshDocuments = async () => {
     state.documents = state.currentKbId === null ? [] : await backend.listDocuments(state.currentKbId);
+  };
+
+  // One import at a time per window: progress and the summary live in the store.
+  const runImport = async (
+    start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
+  ) => {
+    state.importing = true;
+    state.lastImport = null;
+    state.progress = { total: 0, processed: 0, documents: 0, skipped: 0, failed: 0, current: null, finished: false };
+    try {
+      state.lastImport = await start((p) => {
+        state.progress = p;
+      });
+      await refreshDocuments();
+      await refreshKbs();
+    } finally {
+      state.importing = false;
+    }
   };
 
   const store: AppStore = {
@@ -93,18 +113,18 @@ export function createAppStore(backend: Backend): AppStore {
       guard(async () => {
         if (paths.length === 0) return;
         if (state.currentKbId === null) throw new Error(t("import.noKb"));
-        state.importing = true;
-        state.lastImport = null;
-        state.progress = { total: 0, processed: 0, documents: 0, skipped: 0, failed: 0, current: null, finished: false };
-        try {
-          state.lastImport = await backend.importPaths(state.currentKbId, paths, (p) => {
-            state.progress = p;
-          });
-          await refreshDocuments();
-          await refreshKbs();
-        } finally {
-          state.importing = false;
-        }
+        const kbId = state.currentKbId;
+        await runImport((onProgress) => backend.importPaths(kbId, paths, onProgress));
+      }),
+    resumeImport: () =>
+      guard(async () => {
+        if (state.currentKbId === null) return;
+        const kbId = state.currentKbId;
+        await runImport((onProgress) => backend.resumeImport(kbId, onProgress));
+      }),
+    cancelImport: () =>
+      guard(async () => {
+        if (state.currentKbId !== null && state.importing) await backend.cancelImport(state.currentKbId);
       }),
   };
   return store;

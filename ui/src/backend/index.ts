@@ -30,6 +30,8 @@ export interface Backend {
     paths: string[],
     onProgress: (p: ImportProgress) => void,
   ): Promise<ImportSummary>;
+  resumeImport(kbId: number, onProgress: (p: ImportProgress) => void): Promise<ImportSummary>;
+  cancelImport(kbId: number): Promise<boolean>;
   search(kbId: number, query: string, k: number): Promise<Hit[]>;
   onCatalogueChanged(cb: (kbId: number) => void): Promise<() => void>;
 }

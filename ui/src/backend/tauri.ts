@@ -13,16 +13,21 @@ async function unwrap<T>(r: Promise<Result<T>>): Promise<T> {
   return result.data;
 }
 
+function progressChannel(onProgress: (p: ImportProgress) => void): Channel<ImportProgress> {
+  const channel = new Channel<ImportProgress>();
+  channel.onmessage = onProgress;
+  return channel;
+}
+
 export const tauriBackend: Backend = {
   appInfo: () => commands.appInfo(),
   listKbs: () => unwrap(commands.kbList()),
   createKb: (name) => unwrap(commands.kbCreate(name)),
   listDocuments: (kbId) => unwrap(commands.docsList(kbId)),
-  importPaths: (kbId, paths, onProgress) => {
-    const channel = new Channel<ImportProgress>();
-    channel.onmessage = onProgress;
-    return unwrap(commands.importPaths(kbId, paths, channel));
-  },
+  importPaths: (kbId, paths, onProgress) =>
+    unwrap(commands.importPaths(kbId, paths, progressChannel(onProgress))),
+  resumeImport: (kbId, onProgress) => unwrap(commands.importResume(kbId, progressChannel(onProgress))),
+  cancelImport: (kbId) => commands.importCancel(kbId),
   search: (kbId, query, k) => unwrap(commands.search(kbId, query, k)),
   onCatalogueChanged: (cb) => events.catalogueChanged.listen((e) => cb(e.payload.kb_id)),
 };
