@@ -1,8 +1,7 @@
 //! Tauri commands: one-line adapters from the UI to lexinaut-core. No logic lives here.
 
 use lexinaut_core::{
-    ApiError, CancellationToken, DoctorReport, Document, Hit, ImportProgress, ImportSummary,
-    KnowledgeBase,
+    ApiError, DoctorReport, Document, Hit, ImportProgress, ImportSummary, KnowledgeBase,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
