@@ -193,6 +193,52 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Rows per multi-row INSERT: 500 × 8 columns stays far below SQLite's 32,766 bound variables.
+const ROWS_PER_STATEMENT: usize = 500;
+
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Inserts or updates a document row for a successful import; returns its id.
+async fn upsert_document(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    kb_id: i64,
+    doc: &PreparedDocument,
+    now: i64,
+) -> Result<i64, CoreError> {
+    let warnings = serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into());
+    Ok(sqlx::query_scalar(
+        "INSERT INTO documents (kb_id, path, canonical_path, format, title, page_count, \
+           pages_needing_ocr, size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, \
+           added_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?) \
+         ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
+           format = excluded.format, title = excluded.title, page_count = excluded.page_count, \
+           pages_needing_ocr = excluded.pages_needing_ocr, size = excluded.size, mtime_ms = excluded.mtime_ms, \
+           hash = excluded.hash, status = 'indexed', error = NULL, encoding = excluded.encoding, \
+           warnings = excluded.warnings, chunk_count = excluded.chunk_count, updated_at = excluded.updated_at \
+         RETURNING id",
+    )
+    .bind(kb_id)
+    .bind(&doc.facts.path)
+    .bind(&doc.facts.canonical_path)
+    .bind(&doc.format)
+    .bind(&doc.title)
+    .bind(doc.page_count)
+    .bind(serde_json::to_string(&doc.pages_needing_ocr).unwrap_or_else(|_| "[]".into()))
+    .bind(doc.facts.size)
+    .bind(doc.facts.mtime_ms)
+    .bind(&doc.facts.hash)
+    .bind(&doc.encoding)
+    .bind(warnings)
+    .bind(as_i64(doc.chunks.len()))
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
 /// The catalogue database.
 #[derive(Clone)]
 pub struct Catalogue {
@@ -399,23 +445,28 @@ impl Catalogue {
         kb_id: i64,
         paths: &[String],
     ) -> Result<Vec<i64>, CoreError> {
-        let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        let mut ids = Vec::with_capacity(paths.len());
-        for p in paths {
-            let r = sqlx::query(
-                "INSERT INTO jobs (kb_id, path, state, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)",
-            )
-            .bind(kb_id)
-            .bind(p)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs")
+            .fetch_one(&mut *tx)
             .await?;
-            ids.push(r.last_insert_rowid());
+        for (batch_no, batch) in paths.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let base = first + as_i64(batch_no * ROWS_PER_STATEMENT);
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO jobs (id, kb_id, path, state, created_at, updated_at) ",
+            );
+            q.push_values(batch.iter().enumerate(), |mut b, (i, p)| {
+                b.push_bind(base + as_i64(i))
+                    .push_bind(kb_id)
+                    .push_bind(p)
+                    .push_bind("queued")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ids)
+        Ok((0..paths.len()).map(|i| first + as_i64(i)).collect())
     }
 
     /// Marks a job finished without touching any document (unchanged or skipped files).
@@ -446,78 +497,70 @@ impl Catalogue {
         Ok(())
     }
 
-    /// Stores a document's chunks and keyword tokens, replacing any earlier version, and marks
-    /// its job done — all in one transaction, so a document is never half indexed.
-    pub(crate) async fn store_document(
+    /// Stores documents with their chunks and keyword tokens, replacing earlier versions, and marks
+    /// their jobs done — in one transaction, so a document is never half indexed. Batching
+    /// several documents per transaction (and all of a document's chunks per statement) keeps the
+    /// commit and round-trip count low; every document still lands whole or not at all.
+    pub(crate) async fn store_documents(
         &self,
         kb_id: i64,
-        job_id: i64,
-        doc: &PreparedDocument,
-    ) -> Result<i64, CoreError> {
+        docs: &[(i64, &PreparedDocument)],
+    ) -> Result<(), CoreError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let warnings = serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into());
-        let doc_id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (kb_id, path, canonical_path, format, title, page_count, \
-               pages_needing_ocr, size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, \
-               added_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?) \
-             ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
-               format = excluded.format, title = excluded.title, page_count = excluded.page_count, \
-               pages_needing_ocr = excluded.pages_needing_ocr, size = excluded.size, mtime_ms = excluded.mtime_ms, \
-               hash = excluded.hash, status = 'indexed', error = NULL, encoding = excluded.encoding, \
-               warnings = excluded.warnings, chunk_count = excluded.chunk_count, updated_at = excluded.updated_at \
-             RETURNING id",
-        )
-        .bind(kb_id)
-        .bind(&doc.facts.path)
-        .bind(&doc.facts.canonical_path)
-        .bind(&doc.format)
-        .bind(&doc.title)
-        .bind(doc.page_count)
-        .bind(serde_json::to_string(&doc.pages_needing_ocr).unwrap_or_else(|_| "[]".into()))
-        .bind(doc.facts.size)
-        .bind(doc.facts.mtime_ms)
-        .bind(&doc.facts.hash)
-        .bind(&doc.encoding)
-        .bind(warnings)
-        .bind(i64::try_from(doc.chunks.len()).unwrap_or(i64::MAX))
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM chunks WHERE document_id = ?")
-            .bind(doc_id)
-            .execute(&mut *tx)
-            .await?;
-        for (ordinal, c) in doc.chunks.iter().enumerate() {
-            let chunk_id = sqlx::query(
-                "INSERT INTO chunks (document_id, ordinal, text, page, heading_path, start_char, end_char) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(doc_id)
-            .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
-            .bind(&c.text)
-            .bind(c.page)
-            .bind(serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()))
-            .bind(i64::try_from(c.start).unwrap_or(i64::MAX))
-            .bind(i64::try_from(c.end).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
-            sqlx::query("INSERT INTO chunk_fts (rowid, tokens) VALUES (?, ?)")
-                .bind(chunk_id)
-                .bind(&c.tokens)
+        // IMMEDIATE: take the write lock before reading the next chunk id.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut next_chunk_id: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM chunks")
+                .fetch_one(&mut *tx)
+                .await?;
+        for (_, doc) in docs {
+            let doc_id = upsert_document(&mut tx, kb_id, doc, now).await?;
+            sqlx::query("DELETE FROM chunks WHERE document_id = ?")
+                .bind(doc_id)
                 .execute(&mut *tx)
                 .await?;
+            for batch in doc.chunks.chunks(ROWS_PER_STATEMENT).enumerate() {
+                let (batch_no, rows) = batch;
+                let first_ordinal = batch_no * ROWS_PER_STATEMENT;
+                let first_id = next_chunk_id;
+                let mut chunks = sqlx::QueryBuilder::new(
+                    "INSERT INTO chunks (id, document_id, ordinal, text, page, heading_path, start_char, end_char) ",
+                );
+                chunks.push_values(rows.iter().enumerate(), |mut b, (i, c)| {
+                    b.push_bind(first_id + as_i64(i))
+                        .push_bind(doc_id)
+                        .push_bind(as_i64(first_ordinal + i))
+                        .push_bind(&c.text)
+                        .push_bind(c.page)
+                        .push_bind(
+                            serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()),
+                        )
+                        .push_bind(as_i64(c.start))
+                        .push_bind(as_i64(c.end));
+                });
+                chunks.build().execute(&mut *tx).await?;
+                let mut fts = sqlx::QueryBuilder::new("INSERT INTO chunk_fts (rowid, tokens) ");
+                fts.push_values(rows.iter().enumerate(), |mut b, (i, c)| {
+                    b.push_bind(first_id + as_i64(i)).push_bind(&c.tokens);
+                });
+                fts.build().execute(&mut *tx).await?;
+                next_chunk_id += as_i64(rows.len());
+            }
         }
-        sqlx::query("UPDATE jobs SET state = 'done', error = NULL, updated_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
+        let mut jobs =
+            sqlx::QueryBuilder::new("UPDATE jobs SET state = 'done', error = NULL, updated_at = ");
+        jobs.push_bind(now).push(" WHERE id IN (");
+        let mut ids = jobs.separated(", ");
+        for (job_id, _) in docs {
+            ids.push_bind(*job_id);
+        }
+        jobs.push(")");
+        jobs.build().execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(doc_id)
+        Ok(())
     }
 
     /// Records a failed import. A document that was indexed before keeps its chunks (nothing

@@ -370,10 +370,10 @@ async fn progress_hears_every_file_and_finishes_last() {
     // 5 samples + 1 binary .txt are read; the .png is skipped and the missing path failed.
     let read = SAMPLES.len() + 1;
     let total = read + 2;
-    assert_eq!(
-        seen.len(),
-        read + 2,
-        "one after the scan, one a file, one final: {seen:#?}"
+    // One after the scan, one per written batch (at most one per file), one final.
+    assert!(
+        (3..=read + 2).contains(&seen.len()),
+        "one after the scan, at least one batch, one final: {seen:#?}"
     );
 
     let first = &seen[0];
