@@ -177,7 +177,10 @@ export type Hit = {
 	end_char: number,
 };
 
-/**  Progress of a running import, sent after the scan and after every file. */
+/**
+ *  Progress of a running import, sent after the scan and after every written batch of files
+ *  (files prepared together are stored in one transaction).
+ */
 export type ImportProgress = {
 	/**  Files found to process. */
 	total: number,

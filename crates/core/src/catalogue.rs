@@ -193,6 +193,14 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Files of a batch found unchanged: their jobs, and documents whose mtime moved (or whose
+/// earlier error is cleared by their content being back).
+#[derive(Debug, Default)]
+pub(crate) struct UnchangedFiles {
+    pub jobs: Vec<i64>,
+    pub touched: Vec<(i64, i64)>,
+}
+
 /// Rows per multi-row INSERT: 500 × 8 columns stays far below SQLite's 32,766 bound variables.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -469,34 +477,6 @@ impl Catalogue {
         Ok((0..paths.len()).map(|i| first + as_i64(i)).collect())
     }
 
-    /// Marks a job finished without touching any document (unchanged or skipped files).
-    pub(crate) async fn finish_job(
-        &self,
-        job_id: i64,
-        state: &str,
-        error: Option<&str>,
-    ) -> Result<(), CoreError> {
-        sqlx::query("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ?")
-            .bind(state)
-            .bind(error)
-            .bind(now_ms())
-            .bind(job_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records that an unchanged file was seen again at a new mtime. Its content is what is
-    /// indexed, so an error left by a failed import of another version no longer applies.
-    pub(crate) async fn touch_document(&self, doc_id: i64, mtime_ms: i64) -> Result<(), CoreError> {
-        sqlx::query("UPDATE documents SET mtime_ms = ?, error = NULL WHERE id = ?")
-            .bind(mtime_ms)
-            .bind(doc_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Stores documents with their chunks and keyword tokens, replacing earlier versions, and marks
     /// their jobs done — in one transaction, so a document is never half indexed. Batching
     /// several documents per transaction (and all of a document's chunks per statement) keeps the
@@ -505,8 +485,9 @@ impl Catalogue {
         &self,
         kb_id: i64,
         docs: &[(i64, &PreparedDocument)],
+        unchanged: &UnchangedFiles,
     ) -> Result<(), CoreError> {
-        if docs.is_empty() {
+        if docs.is_empty() && unchanged.jobs.is_empty() {
             return Ok(());
         }
         let now = now_ms();
@@ -550,15 +531,29 @@ impl Catalogue {
                 next_chunk_id += as_i64(rows.len());
             }
         }
-        let mut jobs =
-            sqlx::QueryBuilder::new("UPDATE jobs SET state = 'done', error = NULL, updated_at = ");
-        jobs.push_bind(now).push(" WHERE id IN (");
-        let mut ids = jobs.separated(", ");
-        for (job_id, _) in docs {
-            ids.push_bind(*job_id);
+        let done: Vec<i64> = docs.iter().map(|(job, _)| *job).collect();
+        for (state, ids) in [("done", &done), ("skipped", &unchanged.jobs)] {
+            for part in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut jobs = sqlx::QueryBuilder::new("UPDATE jobs SET state = ");
+                jobs.push_bind(state)
+                    .push(", error = NULL, updated_at = ")
+                    .push_bind(now)
+                    .push(" WHERE id IN (");
+                let mut list = jobs.separated(", ");
+                for id in part {
+                    list.push_bind(*id);
+                }
+                jobs.push(")");
+                jobs.build().execute(&mut *tx).await?;
+            }
         }
-        jobs.push(")");
-        jobs.build().execute(&mut *tx).await?;
+        for (doc_id, mtime_ms) in &unchanged.touched {
+            sqlx::query("UPDATE documents SET mtime_ms = ?, error = NULL WHERE id = ?")
+                .bind(mtime_ms)
+                .bind(doc_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

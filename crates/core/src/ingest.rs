@@ -21,7 +21,10 @@ use crate::error::CoreError;
 use crate::keyword::Segmenter;
 
 /// Most prepared files written in one catalogue transaction.
-const WRITE_BATCH: usize = 64;
+const WRITE_BATCH: usize = 256;
+
+/// Longest a prepared file waits for others to share its transaction.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A file that was not imported, and why.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -236,6 +239,9 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
     };
     // Pages are hard boundaries, so every chunk has exactly one page.
     let regions: Vec<(usize, usize)> = extracted.pages.iter().map(|p| (p.start, p.end)).collect();
+    // Segment the document once; each chunk takes the tokens inside its span (overlaps are not
+    // segmented twice).
+    let spans = ctx.segmenter.token_spans(&extracted.text);
     let chunks = chunk::split_regions(&extracted.text, &regions, &extracted.table_rows, ctx.spec)
         .into_iter()
         .filter(|c| c.text.chars().any(|ch| !ch.is_whitespace()))
@@ -246,7 +252,7 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            tokens: ctx.segmenter.index_text(&c.text),
+            tokens: Segmenter::index_text_within(&spans, c.start, c.end),
             start: c.start,
             end: c.end,
             text: c.text,
@@ -276,6 +282,9 @@ pub(crate) async fn ingest(
     cancel: CancellationToken,
 ) -> Result<ImportSummary, CoreError> {
     let kb = catalogue.kb(kb_id).await?;
+    // Load the segmentation dictionary while the folders are scanned.
+    let warm = Arc::clone(&segmenter);
+    tokio::task::spawn_blocking(move || warm.warm_up());
     let (files, skipped_files, mut failed) =
         tokio::task::spawn_blocking(move || expand(&paths)).await?;
     let mut summary = ImportSummary {
@@ -338,26 +347,54 @@ pub(crate) async fn ingest(
                 (job_id, result)
             }
         })
-        .buffer_unordered(workers)
-        // Whatever is prepared by the time the writer is free goes into one transaction: no
-        // waiting when extraction is the bottleneck, fewer commits when the database is.
-        .ready_chunks(WRITE_BATCH);
+        .buffer_unordered(workers);
 
-    while let Some(batch) = prepared.next().await {
+    // Prepared files are written in batches: up to WRITE_BATCH files, or whatever arrived within
+    // BATCH_WINDOW of the first one, per transaction. Fewer commits (and keyword-index segments),
+    // at most BATCH_WINDOW of added latency.
+    let mut pending = Vec::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut exhausted = false;
+    while !exhausted {
+        // Prepared but unwritten files stay queued: a resume picks them up.
         if cancel.is_cancelled() {
             summary.cancelled = true;
             break;
         }
+        let next = match deadline {
+            // `None` when the window closed: write what we have.
+            Some(d) => tokio::time::timeout_at(d, prepared.next()).await.ok(),
+            None => Some(prepared.next().await),
+        };
+        match next {
+            Some(Some(item)) => {
+                if pending.is_empty() {
+                    deadline = Some(tokio::time::Instant::now() + BATCH_WINDOW);
+                }
+                pending.push(item);
+                if pending.len() < WRITE_BATCH {
+                    continue;
+                }
+            }
+            Some(None) => exhausted = true,
+            None => {}
+        }
+        deadline = None;
+        let batch = std::mem::take(&mut pending);
+        if batch.is_empty() {
+            continue;
+        }
         let mut ready = Vec::new();
+        let mut unchanged = crate::catalogue::UnchangedFiles::default();
         let mut last_file = None;
         for (job_id, result) in batch {
             let (file, outcome) = result?;
             match outcome {
                 Prepared::Unchanged { doc_id, mtime_ms } => {
                     if mtime_ms >= 0 {
-                        catalogue.touch_document(doc_id, mtime_ms).await?;
+                        unchanged.touched.push((doc_id, mtime_ms));
                     }
-                    catalogue.finish_job(job_id, "skipped", None).await?;
+                    unchanged.jobs.push(job_id);
                     summary.unchanged += 1;
                     summary.skipped += 1;
                     state.skipped += 1;
@@ -379,7 +416,7 @@ pub(crate) async fn ingest(
             last_file = Some(file);
         }
         let refs: Vec<(i64, &PreparedDocument)> = ready.iter().map(|(j, d)| (*j, d)).collect();
-        catalogue.store_documents(kb_id, &refs).await?;
+        catalogue.store_documents(kb_id, &refs, &unchanged).await?;
         for (_, doc) in &ready {
             debug!(path = %doc.facts.path, chunks = doc.chunks.len(), "indexed");
             summary.documents += 1;

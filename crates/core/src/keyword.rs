@@ -31,6 +31,36 @@ impl Segmenter {
             .filter(|w| w.chars().any(char::is_alphanumeric))
     }
 
+    /// Search-mode tokens of a whole text with their character spans, in order of start, so
+    /// the tokens of any chunk of it can be picked without segmenting the chunk again.
+    pub fn token_spans<'a>(&self, text: &'a str) -> Vec<(usize, usize, &'a str)> {
+        let mut spans: Vec<(usize, usize, &str)> = self
+            .jieba()
+            .cut_for_search(text, true)
+            .into_iter()
+            .filter(|t| t.word.chars().any(char::is_alphanumeric))
+            .map(|t| (t.start, t.end, t.word))
+            .collect();
+        spans.sort_by_key(|&(start, end, _)| (start, end));
+        spans
+    }
+
+    /// The space-joined tokens of `spans` (from [`Self::token_spans`]) that lie within the
+    /// character range `start..end`: the FTS text of the chunk at that range.
+    pub fn index_text_within(spans: &[(usize, usize, &str)], start: usize, end: usize) -> String {
+        let first = spans.partition_point(|&(s, _, _)| s < start);
+        let mut out = String::new();
+        for &(_, e, word) in spans[first..].iter().take_while(|&&(s, _, _)| s < end) {
+            if e <= end {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+        }
+        out
+    }
+
     /// The space-joined token string stored in the FTS index for one chunk.
     pub fn index_text(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len() + text.len() / 2);
@@ -69,6 +99,31 @@ mod tests {
         assert!(tokens.contains(&"中华人民共和国"));
         assert!(tokens.contains(&"Hello"));
         assert!(!tokens.iter().any(|t| *t == "。" || *t == ","));
+    }
+
+    #[test]
+    fn chunk_tokens_from_document_spans_match_the_chunk() {
+        let s = Segmenter::default();
+        let text = "中华人民共和国成立了。营业收入同比增长百分之十二。Revenue grew 12%.";
+        let spans = s.token_spans(text);
+        let sorted = |t: String| {
+            let mut v: Vec<String> = t.split(' ').map(str::to_owned).collect();
+            v.sort();
+            v
+        };
+        let all = Segmenter::index_text_within(&spans, 0, text.chars().count());
+        // Same tokens as segmenting the text directly (order is irrelevant to BM25).
+        assert_eq!(sorted(all), sorted(s.index_text(text)));
+        // The second sentence alone: only tokens inside it.
+        let within = Segmenter::index_text_within(&spans, 11, 24);
+        assert!(
+            within.contains("营业") && within.contains("同比"),
+            "{within}"
+        );
+        assert!(
+            !within.contains("中华") && !within.contains("Revenue"),
+            "{within}"
+        );
     }
 
     #[test]
