@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: the whole test suite. Installs what it needs, then runs, in order:
 # UI type-check, build and unit tests; Rust format check; build; every Rust test (core, extract,
-# CLI, bindings freshness); clippy with -D warnings; end-to-end tests of the real window under Xvfb.
+# CLI, bindings freshness); clippy with -D warnings; end-to-end tests of the real window under Xvfb;
+# a short fuzzing run of every document parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -28,5 +29,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "End-to-end: the real app under Xvfb"
 (cd tests/e2e && xvfb-run -a -s "-screen 0 1280x1024x24" node --test --test-concurrency=1 ./*.test.mjs)
+
+step "Fuzz: every parser briefly (cargo-fuzz, ~3 s a target)"
+bash scripts/fuzz.sh --ci
 
 step "All tests passed in $(( $(date +%s) - START ))s"

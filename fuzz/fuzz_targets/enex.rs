@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target: the enex reader (`Format::Enex`) on arbitrary bytes.
+
+use lexinaut_fuzz::{run, Format};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| run(Format::Enex, data));

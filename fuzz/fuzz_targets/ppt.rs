@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target: the ppt reader (`Format::Ppt`) on arbitrary bytes.
+
+use lexinaut_fuzz::{run, Format};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| run(Format::Ppt, data));
