@@ -8,7 +8,7 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/build-ui.sh
 echo "==> Building LexiNaut (release; the first build takes several minutes)" >&2
-cargo build --release --locked --bin lexinaut-desktop --bin lexinaut
+cargo build --release --locked -p lexinaut-desktop -p lexinaut
 APP=target/release/lexinaut-desktop
 if [ -z "${DISPLAY:-}" ]; then
   export DISPLAY=:${LEXINAUT_XVFB_DISPLAY:-77}
