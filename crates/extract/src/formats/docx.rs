@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::zipped::{self, attr, push_entity, push_paragraph, Archive, Table};
+use super::zipped::{self, attr, push_entity, push_paragraph, Archive};
 use crate::builder::TextBuilder;
 use crate::{ExtractError, Extracted, Source};
 
@@ -135,14 +135,6 @@ struct Paragraph {
     level: Option<u8>,
 }
 
-/// A table being read: its rows so far and the cell that is open.
-#[derive(Default)]
-struct OpenTable {
-    table: Table,
-    cell: Option<String>,
-    span: u32,
-}
-
 /// Streams `word/document.xml` into a builder.
 fn read_body(xml: &str, styles: &HashMap<String, u8>) -> Result<TextBuilder, quick_xml::Error> {
     let mut out = TextBuilder::new();
@@ -153,7 +145,7 @@ fn read_body(xml: &str, styles: &HashMap<String, u8>) -> Result<TextBuilder, qui
     let mut props_depth = 0u32;
     let mut run_depth = 0u32;
     let mut in_text = false;
-    let mut tables: Vec<OpenTable> = Vec::new();
+    let mut tables: Vec<zipped::OpenTable> = Vec::new();
     loop {
         match reader.read_event()? {
             Event::Start(e) => match e.local_name().as_ref() {
@@ -173,7 +165,7 @@ fn read_body(xml: &str, styles: &HashMap<String, u8>) -> Result<TextBuilder, qui
                 "pPr" => props_depth += 1,
                 "r" => run_depth += 1,
                 "t" => in_text = para_depth > 0,
-                "tbl" => tables.push(OpenTable::default()),
+                "tbl" => tables.push(zipped::OpenTable::default()),
                 "tr" => {
                     if let Some(open) = tables.last_mut() {
                         open.table.start_row();
@@ -226,19 +218,10 @@ fn read_body(xml: &str, styles: &HashMap<String, u8>) -> Result<TextBuilder, qui
                     }
                 }
                 "tc" => {
-                    if let Some(open) = tables.last_mut() {
-                        let text = open.cell.take().unwrap_or_default();
-                        let span = open.span;
-                        open.table.push_cell(text, span);
-                    }
+                    zipped::close_cell(&mut tables);
                 }
                 "tbl" => {
-                    if let Some(done) = tables.pop() {
-                        match tables.last_mut().and_then(|outer| outer.cell.as_mut()) {
-                            Some(cell) => push_paragraph(cell, &done.table.to_plain()),
-                            None => done.table.render(&mut out),
-                        }
-                    }
+                    zipped::close_table(&mut tables, &mut out);
                 }
                 _ => {}
             },
@@ -250,7 +233,7 @@ fn read_body(xml: &str, styles: &HashMap<String, u8>) -> Result<TextBuilder, qui
 }
 
 /// A finished paragraph becomes a heading, a block, or a line of the open table cell.
-fn finish_paragraph(out: &mut TextBuilder, tables: &mut [OpenTable], para: Paragraph) {
+fn finish_paragraph(out: &mut TextBuilder, tables: &mut [zipped::OpenTable], para: Paragraph) {
     if let Some(cell) = tables.last_mut().and_then(|t| t.cell.as_mut()) {
         push_paragraph(cell, &para.text);
         return;

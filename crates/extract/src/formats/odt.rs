@@ -3,7 +3,7 @@
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::zipped::{self, attr, push_collapsed, push_entity, push_paragraph, Archive, Table};
+use super::zipped::{self, attr, push_collapsed, push_entity, push_paragraph, Archive};
 use crate::builder::TextBuilder;
 use crate::{ExtractError, Extracted, Source};
 
@@ -40,19 +40,12 @@ struct Paragraph {
     level: Option<u8>,
 }
 
-#[derive(Default)]
-struct OpenTable {
-    table: Table,
-    cell: Option<String>,
-    repeat: u32,
-}
-
 fn read_content(xml: &str) -> Result<TextBuilder, quick_xml::Error> {
     let mut out = TextBuilder::new();
     let mut reader = zipped::xml_reader(xml, false);
     let mut para = Paragraph::default();
     let mut depth = 0u32;
-    let mut tables: Vec<OpenTable> = Vec::new();
+    let mut tables: Vec<zipped::OpenTable> = Vec::new();
     loop {
         match reader.read_event()? {
             // Image descriptions are not running text (`text:title`, a field, is).
@@ -77,7 +70,7 @@ fn read_content(xml: &str) -> Result<TextBuilder, quick_xml::Error> {
                         para.text.push('\n');
                     }
                 }
-                "table" => tables.push(OpenTable::default()),
+                "table" => tables.push(zipped::OpenTable::default()),
                 "table-row" => {
                     if let Some(open) = tables.last_mut() {
                         open.table.start_row();
@@ -86,7 +79,7 @@ fn read_content(xml: &str) -> Result<TextBuilder, quick_xml::Error> {
                 "table-cell" | "covered-table-cell" => {
                     if let Some(open) = tables.last_mut() {
                         open.cell = Some(String::new());
-                        open.repeat = columns_repeated(&e);
+                        open.span = columns_repeated(&e);
                     }
                 }
                 _ => {}
@@ -125,19 +118,10 @@ fn read_content(xml: &str) -> Result<TextBuilder, quick_xml::Error> {
                     }
                 }
                 "table-cell" | "covered-table-cell" => {
-                    if let Some(open) = tables.last_mut() {
-                        let text = open.cell.take().unwrap_or_default();
-                        let repeat = open.repeat;
-                        open.table.push_cell(text, repeat);
-                    }
+                    zipped::close_cell(&mut tables);
                 }
                 "table" => {
-                    if let Some(done) = tables.pop() {
-                        match tables.last_mut().and_then(|outer| outer.cell.as_mut()) {
-                            Some(cell) => push_paragraph(cell, &done.table.to_plain()),
-                            None => done.table.render(&mut out),
-                        }
-                    }
+                    zipped::close_table(&mut tables, &mut out);
                 }
                 _ => {}
             },

@@ -665,6 +665,35 @@ pub(crate) fn one_line(text: &str) -> String {
 }
 
 /// Appends `text` to a cell or paragraph buffer on a new line.
+/// A table being read from a word-processing document: its rows so far, the cell that is open,
+/// and how many columns that cell covers (DOCX `gridSpan`, ODT `number-columns-repeated`).
+#[derive(Default)]
+pub(crate) struct OpenTable {
+    pub table: Table,
+    pub cell: Option<String>,
+    pub span: u32,
+}
+
+/// Closes the open cell of the innermost table.
+pub(crate) fn close_cell(tables: &mut [OpenTable]) {
+    if let Some(open) = tables.last_mut() {
+        let text = open.cell.take().unwrap_or_default();
+        let span = open.span;
+        open.table.push_cell(text, span);
+    }
+}
+
+/// Closes the innermost table: a nested table becomes text of its outer cell, an outermost
+/// one is rendered row by row.
+pub(crate) fn close_table(tables: &mut Vec<OpenTable>, out: &mut TextBuilder) {
+    if let Some(done) = tables.pop() {
+        match tables.last_mut().and_then(|outer| outer.cell.as_mut()) {
+            Some(cell) => push_paragraph(cell, &done.table.to_plain()),
+            None => done.table.render(out),
+        }
+    }
+}
+
 pub(crate) fn push_paragraph(buf: &mut String, text: &str) {
     let text = text.trim();
     if text.is_empty() {
