@@ -66,6 +66,15 @@ fn is_closing(c: char) -> bool {
     )
 }
 
+/// Byte offset of every character boundary of `text` (one more than its characters), so
+/// character spans slice the `&str` directly.
+fn char_bounds(text: &str) -> Vec<usize> {
+    text.char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+        .collect()
+}
+
 /// Splits `text` into chunks per `spec` (which must have passed [`ChunkSpec::validate`]).
 /// Chunks cover the text without gaps; each starts `overlap` characters before the previous end.
 pub fn split(text: &str, spec: ChunkSpec) -> Vec<Chunk> {
@@ -79,11 +88,7 @@ pub fn split_keeping(text: &str, keep: &[(usize, usize)], spec: ChunkSpec) -> Ve
     let size = spec.size as usize;
     let overlap = spec.overlap as usize;
     // Byte offset of every character boundary, so char spans slice the &str directly.
-    let bounds: Vec<usize> = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(text.len()))
-        .collect();
+    let bounds = char_bounds(text);
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len();
     let mut out = Vec::with_capacity(n / size.saturating_sub(overlap).max(1) + 1);
@@ -133,11 +138,7 @@ pub fn split_regions(
     if regions.is_empty() {
         return split_keeping(text, keep, spec);
     }
-    let bounds: Vec<usize> = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(text.len()))
-        .collect();
+    let bounds = char_bounds(text);
     let n = bounds.len() - 1;
     let mut out = Vec::new();
     for &(start, end) in regions {
@@ -202,6 +203,18 @@ fn cut_point(chars: &[char], start: usize, size: usize, overlap: usize) -> usize
 mod tests {
     use super::*;
 
+    /// Each chunk's text is exactly the characters its span names.
+    fn assert_spans_round_trip(text: &str, chunks: &[Chunk]) {
+        for chunk in chunks {
+            let expect: String = text
+                .chars()
+                .skip(chunk.start)
+                .take(chunk.end - chunk.start)
+                .collect();
+            assert_eq!(chunk.text, expect);
+        }
+    }
+
     fn spec(size: u32, overlap: u32) -> ChunkSpec {
         ChunkSpec { size, overlap }.validate().expect("valid spec")
     }
@@ -253,15 +266,10 @@ mod tests {
                 assert_eq!(w[1].start, w[0].end - overlap as usize);
                 assert!(w[1].end > w[0].end);
             }
-            for chunk in &c {
-                let expect: String = text
-                    .chars()
-                    .skip(chunk.start)
-                    .take(chunk.end - chunk.start)
-                    .collect();
-                assert_eq!(chunk.text, expect);
-                assert!(chunk.end - chunk.start <= size as usize);
-            }
+            assert_spans_round_trip(&text, &c);
+            assert!(c
+                .iter()
+                .all(|chunk| chunk.end - chunk.start <= size as usize));
         }
     }
 
@@ -274,14 +282,7 @@ mod tests {
             .iter()
             .all(|c| c.text.chars().all(|ch| ch == '甲') || c.text.chars().all(|ch| ch == '乙')));
         assert_eq!(c.last().map(|c| c.end), Some(102));
-        for chunk in &c {
-            let expect: String = text
-                .chars()
-                .skip(chunk.start)
-                .take(chunk.end - chunk.start)
-                .collect();
-            assert_eq!(chunk.text, expect);
-        }
+        assert_spans_round_trip(&text, &c);
     }
 
     #[test]

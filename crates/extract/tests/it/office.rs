@@ -461,13 +461,7 @@ fn missing_main_parts_are_named() {
 #[test]
 fn damaged_samples_never_panic() {
     let Some(dir) = samples_dir() else { return };
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::support::xorshift(0x2545_F491_4F6C_DD1D);
     for (name, format) in [
         ("report.docx", Format::Docx),
         ("slides.pptx", Format::Pptx),

@@ -378,13 +378,7 @@ fn ppt_encrypted_current_user_is_reported() {
 #[test]
 fn ole_formats_survive_hostile_bytes() {
     let Some(dir) = samples_dir() else { return };
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::support::xorshift(0x2545_F491_4F6C_DD1D);
     for (name, format) in [("report.doc", Format::Doc), ("slides.ppt", Format::Ppt)] {
         let good = std::fs::read(dir.join(name)).expect("read sample");
         let mut inputs: Vec<Vec<u8>> = Vec::new();

@@ -55,3 +55,13 @@ pub const EN_REVIEW: &str = "Northwind Trading Co. closed the second quarter of 
 pub const EN_PRIORITIES: &str = "Priorities for the third quarter are the migration of the contract archive to the new document platform and the renewal of the Hangzhou office lease, which expires on 30 September 2023.";
 pub const EN_ACTION: &str =
     "Action item: finance must approve the revised travel budget before 15 August 2023.";
+
+/// A small deterministic pseudo-random sequence (xorshift64) for reproducible damage tests.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
