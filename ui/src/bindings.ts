@@ -159,6 +159,10 @@ export type FileIssue = {
 export type Hit = {
 	/**  Path of the document. */
 	path: string,
+	/**  Document title, when the format records one. */
+	title: string | null,
+	/**  Document format (`pdf`, `docx`, ...). */
+	format: string | null,
 	/**  Document id. */
 	document_id: number,
 	/**  Chunk id. */

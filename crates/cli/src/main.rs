@@ -1,6 +1,7 @@
 //! `lexinaut`: the headless command line over lexinaut-core. JSON and results go to stdout;
 //! diagnostics go to stderr through `tracing`.
 
+mod ask;
 mod output;
 
 use std::io::IsTerminal;
@@ -66,6 +67,52 @@ enum Command {
         #[arg(short = 'k', long = "top-k", default_value_t = 10)]
         k: u32,
         /// Print hits as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a question; the answer cites the passages it comes from.
+    Ask {
+        /// The question.
+        question: String,
+        /// Knowledge base name.
+        #[arg(long)]
+        kb: String,
+        /// Continue this conversation (its id, printed after each answer).
+        #[arg(long, value_name = "ID")]
+        conversation: Option<i64>,
+        /// Print the answer as it is written (with --json: one JSON event a line).
+        #[arg(long)]
+        stream: bool,
+        /// Print the answer and its citations as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Retrieval: auto, keyword, vector, hybrid, hybrid-rerank.
+        #[arg(long, default_value = "auto")]
+        mode: lexinaut_core::chat::RetrievalMode,
+        /// Only cite documents of this format (repeatable): pdf, docx, markdown, text, ...
+        #[arg(long = "format", value_name = "FORMAT")]
+        formats: Vec<String>,
+        /// Only cite documents under this folder.
+        #[arg(long, value_name = "DIR")]
+        folder: Option<String>,
+    },
+    /// Evaluate retrieval (and answers) on a SQuAD-format file, e.g. CMRC 2018.
+    Eval {
+        /// The SQuAD-format JSON file.
+        file: PathBuf,
+        /// Knowledge base to import the contexts into (created if missing).
+        #[arg(long)]
+        kb: String,
+        /// Retrieval: auto, keyword, vector, hybrid, hybrid-rerank.
+        #[arg(long, default_value = "auto")]
+        mode: lexinaut_core::chat::RetrievalMode,
+        /// Only the first N questions.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Also generate answers with the chat model and score them (EM, F1).
+        #[arg(long)]
+        generate: bool,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -269,6 +316,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 output::hits(&hits);
             }
+        }
+        Command::Ask {
+            question,
+            kb,
+            conversation,
+            stream,
+            json,
+            mode,
+            formats,
+            folder,
+        } => {
+            let lib = open(cli.data_dir).await?;
+            let args = ask::AskArgs {
+                question,
+                kb,
+                conversation,
+                stream,
+                json,
+                mode,
+                formats,
+                folder,
+            };
+            let message = ask::ask(&lib, args).await?;
+            if message.error.is_some() {
+                return Ok(ExitCode::from(4));
+            }
+        }
+        Command::Eval {
+            file,
+            kb,
+            mode,
+            limit,
+            generate,
+            json,
+        } => {
+            let lib = open(cli.data_dir).await?;
+            let options = lexinaut_core::eval::EvalOptions {
+                mode,
+                limit,
+                generate,
+            };
+            ask::eval(&lib, &kb, file, options, json).await?;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;

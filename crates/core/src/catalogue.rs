@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -118,6 +118,10 @@ pub struct Document {
 pub struct Hit {
     /// Path of the document.
     pub path: String,
+    /// Document title, when the format records one.
+    pub title: Option<String>,
+    /// Document format (`pdf`, `docx`, ...).
+    pub format: Option<String>,
     /// Document id.
     #[specta(type = i32)]
     pub document_id: i64,
@@ -138,6 +142,110 @@ pub struct Hit {
     /// End of that span (exclusive).
     #[specta(type = i32)]
     pub end_char: i64,
+}
+
+const DOCUMENT_COLUMNS: &str = "id, kb_id, path, format, title, page_count, pages_needing_ocr, \
+     size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, added_at, updated_at";
+
+fn document_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Document, CoreError> {
+    let path: String = r.try_get("path")?;
+    let warnings: String = r.try_get("warnings")?;
+    let ocr: String = r.try_get("pages_needing_ocr")?;
+    let status: String = r.try_get("status")?;
+    Ok(Document {
+        id: r.try_get("id")?,
+        kb_id: r.try_get("kb_id")?,
+        name: file_name(&path),
+        path,
+        format: r.try_get("format")?,
+        title: r.try_get("title")?,
+        page_count: r.try_get("page_count")?,
+        pages_needing_ocr: serde_json::from_str(&ocr).unwrap_or_default(),
+        size: r.try_get("size")?,
+        mtime_ms: r.try_get("mtime_ms")?,
+        hash: r.try_get("hash")?,
+        status: status.parse()?,
+        error: r.try_get("error")?,
+        encoding: r.try_get("encoding")?,
+        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+        chunk_count: r.try_get("chunk_count")?,
+        added_at: r.try_get("added_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// The last component of a path, for display.
+pub(crate) fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+const HIT_COLUMNS: &str = "c.id AS chunk_id, c.document_id, c.text, c.page, c.heading_path, \
+     c.start_char, c.end_char, d.path, d.title, d.format";
+
+fn hit_from_row(r: &sqlx::sqlite::SqliteRow, score: f64) -> Result<Hit, CoreError> {
+    let heading_path: String = r.try_get("heading_path")?;
+    Ok(Hit {
+        path: r.try_get("path")?,
+        title: r.try_get("title")?,
+        format: r.try_get("format")?,
+        document_id: r.try_get("document_id")?,
+        chunk_id: r.try_get("chunk_id")?,
+        text: r.try_get("text")?,
+        score,
+        page: r.try_get("page")?,
+        heading_path: serde_json::from_str(&heading_path).unwrap_or_default(),
+        start_char: r.try_get("start_char")?,
+        end_char: r.try_get("end_char")?,
+    })
+}
+
+/// Limits a search to part of a knowledge base. Empty fields do not limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct SearchFilter {
+    /// Only documents under this folder (absolute path prefix).
+    pub folder: Option<String>,
+    /// Only documents of these formats (`pdf`, `docx`, ...).
+    pub formats: Vec<String>,
+    /// Only documents added at or after this time (unix milliseconds).
+    #[specta(type = Option<f64>)]
+    pub added_after: Option<i64>,
+    /// Only documents added before this time (unix milliseconds).
+    #[specta(type = Option<f64>)]
+    pub added_before: Option<i64>,
+}
+
+impl SearchFilter {
+    /// Appends ` AND ...` conditions on the documents table aliased `d`.
+    fn push_conditions(&self, q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>) {
+        if let Some(folder) = self.folder.as_deref().filter(|f| !f.is_empty()) {
+            let mut prefix = folder.trim_end_matches(['/', '\\']).to_owned();
+            prefix.push(std::path::MAIN_SEPARATOR);
+            let escaped = prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            q.push(" AND d.path LIKE ")
+                .push_bind(format!("{escaped}%"))
+                .push(" ESCAPE '\\'");
+        }
+        if !self.formats.is_empty() {
+            q.push(" AND d.format IN (");
+            let mut sep = q.separated(", ");
+            for f in &self.formats {
+                sep.push_bind(f.to_lowercase());
+            }
+            q.push(")");
+        }
+        if let Some(after) = self.added_after {
+            q.push(" AND d.added_at >= ").push_bind(after);
+        }
+        if let Some(before) = self.added_before {
+            q.push(" AND d.added_at < ").push_bind(before);
+        }
+    }
 }
 
 /// What the catalogue knows of a file it saw before, to decide whether it changed.
@@ -250,7 +358,7 @@ async fn upsert_document(
 /// The catalogue database.
 #[derive(Clone)]
 pub struct Catalogue {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 const KB_COLUMNS: &str = "k.id, k.name, k.chunk_size, k.chunk_overlap, k.created_at, \
@@ -347,44 +455,25 @@ impl Catalogue {
 
     /// Documents of a knowledge base, by path.
     pub async fn list_documents(&self, kb_id: i64) -> Result<Vec<Document>, CoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kb_id, path, format, title, page_count, pages_needing_ocr, size, mtime_ms, hash, \
-             status, error, encoding, warnings, chunk_count, added_at, updated_at \
-             FROM documents WHERE kb_id = ? ORDER BY path",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kb_id = ? ORDER BY path"
+        ))
         .bind(kb_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let path: String = r.try_get("path")?;
-                let warnings: String = r.try_get("warnings")?;
-                let ocr: String = r.try_get("pages_needing_ocr")?;
-                let status: String = r.try_get("status")?;
-                Ok(Document {
-                    id: r.try_get("id")?,
-                    kb_id: r.try_get("kb_id")?,
-                    name: Path::new(&path)
-                        .file_name()
-                        .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned()),
-                    path,
-                    format: r.try_get("format")?,
-                    title: r.try_get("title")?,
-                    page_count: r.try_get("page_count")?,
-                    pages_needing_ocr: serde_json::from_str(&ocr).unwrap_or_default(),
-                    size: r.try_get("size")?,
-                    mtime_ms: r.try_get("mtime_ms")?,
-                    hash: r.try_get("hash")?,
-                    status: status.parse()?,
-                    error: r.try_get("error")?,
-                    encoding: r.try_get("encoding")?,
-                    warnings: serde_json::from_str(&warnings).unwrap_or_default(),
-                    chunk_count: r.try_get("chunk_count")?,
-                    added_at: r.try_get("added_at")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(document_from_row).collect()
+    }
+
+    /// One document by id.
+    pub async fn document(&self, id: i64) -> Result<Document, CoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("document {id}")))?;
+        document_from_row(&row)
     }
 
     /// What the catalogue knows of every file in a knowledge base, by canonical path.
@@ -602,38 +691,67 @@ impl Catalogue {
         kb_id: i64,
         expression: &str,
         k: u32,
+        filter: &SearchFilter,
     ) -> Result<Vec<Hit>, CoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.heading_path, c.start_char, \
-               c.end_char, d.path, \
-               bm25(chunk_fts) AS rank \
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT {HIT_COLUMNS}, bm25(chunk_fts) AS rank \
              FROM chunk_fts JOIN chunks c ON c.id = chunk_fts.rowid \
                JOIN documents d ON d.id = c.document_id \
-             WHERE chunk_fts MATCH ? AND d.kb_id = ? \
-             ORDER BY rank LIMIT ?",
-        )
-        .bind(expression)
-        .bind(kb_id)
-        .bind(k)
+             WHERE chunk_fts MATCH "
+        ));
+        q.push_bind(expression)
+            .push(" AND d.kb_id = ")
+            .push_bind(kb_id);
+        filter.push_conditions(&mut q);
+        q.push(" ORDER BY rank LIMIT ").push_bind(k);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| hit_from_row(r, -r.try_get::<f64, _>("rank")?))
+            .collect()
+    }
+
+    /// Chunks by id, as hits in the order asked (ids that no longer exist are left out), limited
+    /// to one knowledge base and `filter`. Vector search answers with chunk ids; this turns them
+    /// into passages.
+    pub async fn hits_by_chunk_ids(
+        &self,
+        kb_id: i64,
+        ids: &[i64],
+        filter: &SearchFilter,
+    ) -> Result<Vec<Hit>, CoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT {HIT_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE d.kb_id = "
+        ));
+        q.push_bind(kb_id).push(" AND c.id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        filter.push_conditions(&mut q);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let hit = hit_from_row(r, 0.0)?;
+            by_id.insert(hit.chunk_id, hit);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// The chunks of one document in order (the source viewer stitches them back together).
+    pub async fn document_chunks(&self, document_id: i64) -> Result<Vec<Hit>, CoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HIT_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE c.document_id = ? ORDER BY c.ordinal"
+        ))
+        .bind(document_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let rank: f64 = r.try_get("rank")?;
-                let heading_path: String = r.try_get("heading_path")?;
-                Ok(Hit {
-                    path: r.try_get("path")?,
-                    document_id: r.try_get("document_id")?,
-                    chunk_id: r.try_get("chunk_id")?,
-                    text: r.try_get("text")?,
-                    score: -rank,
-                    page: r.try_get("page")?,
-                    heading_path: serde_json::from_str(&heading_path).unwrap_or_default(),
-                    start_char: r.try_get("start_char")?,
-                    end_char: r.try_get("end_char")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| hit_from_row(r, 0.0)).collect()
     }
 
     /// Counts of rows, for `doctor` and consistency checks.

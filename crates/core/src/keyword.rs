@@ -74,17 +74,163 @@ impl Segmenter {
     }
 
     /// An FTS5 MATCH expression for a user's query: any of its tokens, ranked by BM25.
+    /// Question words and particles (的, 是, 什么, what, the ...) are left out unless nothing
+    /// else is left: they match nearly every chunk and only add noise to the ranking.
     /// `None` when the query has nothing searchable (only punctuation or spaces).
     pub fn match_expression(&self, query: &str) -> Option<String> {
         let mut seen = std::collections::HashSet::new();
-        let terms: Vec<String> = self
+        let tokens: Vec<String> = self
             .tokens(query)
             .map(str::to_lowercase)
             .filter(|t| seen.insert(t.clone()))
+            .collect();
+        let content: Vec<&String> = tokens.iter().filter(|t| !is_stop_word(t)).collect();
+        let terms: Vec<&String> = if content.is_empty() {
+            tokens.iter().collect()
+        } else {
+            content
+        };
+        let quoted: Vec<String> = terms
+            .iter()
             .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
             .collect();
-        (!terms.is_empty()).then(|| terms.join(" OR "))
+        (!quoted.is_empty()).then(|| quoted.join(" OR "))
     }
+}
+
+/// Words too common to help a keyword query: Chinese particles, pronouns and question words,
+/// and English function words.
+fn is_stop_word(token: &str) -> bool {
+    const STOP: &[&str] = &[
+        "的",
+        "了",
+        "是",
+        "在",
+        "和",
+        "与",
+        "及",
+        "或",
+        "有",
+        "没有",
+        "也",
+        "都",
+        "就",
+        "而",
+        "之",
+        "其",
+        "这",
+        "那",
+        "这个",
+        "那个",
+        "这些",
+        "那些",
+        "一个",
+        "被",
+        "把",
+        "对",
+        "从",
+        "到",
+        "向",
+        "为",
+        "以",
+        "于",
+        "由",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "么",
+        "什么",
+        "多少",
+        "哪",
+        "哪些",
+        "哪里",
+        "哪个",
+        "谁",
+        "几",
+        "如何",
+        "怎么",
+        "怎样",
+        "为什么",
+        "是否",
+        "请问",
+        "请",
+        "我",
+        "你",
+        "他",
+        "她",
+        "它",
+        "我们",
+        "你们",
+        "他们",
+        "可以",
+        "能",
+        "会",
+        "要",
+        "得",
+        "地",
+        "着",
+        "过",
+        "等",
+        "中",
+        "上",
+        "下",
+        "个",
+        "即",
+        "算",
+        "称为",
+        "叫",
+        "叫做",
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "by",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "do",
+        "does",
+        "did",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "as",
+        "from",
+        "there",
+        "can",
+        "could",
+        "i",
+        "you",
+        "we",
+        "they",
+        "he",
+        "she",
+    ];
+    STOP.contains(&token)
 }
 
 #[cfg(test)]
@@ -131,9 +277,13 @@ mod tests {
         let s = Segmenter::default();
         assert_eq!(s.match_expression("苹果 苹果"), Some("\"苹果\"".to_owned()));
         assert_eq!(
-            s.match_expression("a\"b"),
-            Some("\"a\" OR \"b\"".to_owned())
+            s.match_expression("x\"b"),
+            Some("\"x\" OR \"b\"".to_owned())
         );
         assert_eq!(s.match_expression("，。！ "), None);
+        // Question words go; a query of nothing else keeps them.
+        let e = s.match_expression("大熊猫吃什么？").unwrap_or_default();
+        assert!(e.contains("\"吃\"") && !e.contains("什么"), "{e}");
+        assert_eq!(s.match_expression("什么"), Some("\"什么\"".to_owned()));
     }
 }

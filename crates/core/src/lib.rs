@@ -2,17 +2,21 @@
 //! It owns the catalogue, ingestion and search; it knows nothing of Tauri.
 
 pub mod catalogue;
+pub mod chat;
 pub mod chunk;
 pub mod config;
 mod doctor;
 pub mod error;
+pub mod eval;
 mod ingest;
 pub mod keyword;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use catalogue::{Catalogue, CatalogueCounts, Document, DocumentStatus, Hit, KnowledgeBase};
+pub use catalogue::{
+    Catalogue, CatalogueCounts, Document, DocumentStatus, Hit, KnowledgeBase, SearchFilter,
+};
 pub use chunk::ChunkSpec;
 pub use config::Config;
 pub use doctor::{BackendStatus, DoctorReport};
@@ -33,6 +37,7 @@ pub struct Library {
     config: Config,
     catalogue: Catalogue,
     segmenter: Arc<Segmenter>,
+    chat_model: std::sync::RwLock<Option<Arc<dyn chat::ChatModel>>>,
 }
 
 impl Library {
@@ -44,7 +49,17 @@ impl Library {
             config,
             catalogue,
             segmenter: Arc::new(Segmenter::default()),
+            chat_model: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Answers questions with `model` from now on (`None`: retrieval-only answers). The app's
+    /// model comes from the configuration; settings changes and tests set it here.
+    pub fn set_chat_model(&self, model: Option<Arc<dyn chat::ChatModel>>) {
+        *self
+            .chat_model
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = model;
     }
 
     /// The configuration in force.
@@ -147,8 +162,20 @@ impl Library {
     }
 
     /// Keyword search (BM25 over jieba tokens) in a knowledge base; best hits first.
-    #[instrument(skip(self), err)]
     pub async fn search(&self, kb_id: i64, query: &str, k: u32) -> Result<Vec<Hit>, CoreError> {
+        self.search_with(kb_id, query, k, &SearchFilter::default())
+            .await
+    }
+
+    /// Keyword search limited by `filter` (folder, formats, dates).
+    #[instrument(skip(self), err)]
+    pub async fn search_with(
+        &self,
+        kb_id: i64,
+        query: &str,
+        k: u32,
+        filter: &SearchFilter,
+    ) -> Result<Vec<Hit>, CoreError> {
         if k == 0 || k > MAX_SEARCH_K {
             return Err(CoreError::InvalidInput(format!(
                 "k must be between 1 and {MAX_SEARCH_K}, got {k}"
@@ -168,7 +195,7 @@ impl Library {
         let candidates = (k * 4).clamp(40, MAX_SEARCH_K * 2);
         let hits = self
             .catalogue
-            .keyword_search(kb_id, &expression, candidates)
+            .keyword_search(kb_id, &expression, candidates, filter)
             .await?;
         Ok(rank_exact_first(query, hits, k as usize))
     }

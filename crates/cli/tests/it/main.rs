@@ -1,6 +1,7 @@
 //! End-to-end tests of the `lexinaut` binary: each runs the built executable against a
 //! temporary data directory and checks exit codes, stdout JSON and stderr messages.
 
+mod ask;
 mod docs;
 mod errors;
 mod ingest;

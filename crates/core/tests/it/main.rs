@@ -1,6 +1,7 @@
 //! Integration tests of lexinaut-core against real SQLite catalogues in temporary directories.
 //! One test binary for the crate (STYLE.md §9); each module covers one area.
 
+mod chat;
 mod corpus;
 mod ingest;
 mod library;

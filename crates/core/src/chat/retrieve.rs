@@ -1,0 +1,286 @@
+//! Retrieval for questions: ranked lists from keyword and vector search fused by reciprocal
+//! rank fusion, optionally reranked, then neighbouring chunks of a document merged into passages.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::Hit;
+
+/// How many candidates each retrieval stage keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct RetrievalSettings {
+    /// Keyword (BM25) candidates.
+    pub keyword_k: u32,
+    /// Vector candidates.
+    pub vector_k: u32,
+    /// Fused candidates sent to the reranker.
+    pub rerank_k: u32,
+    /// Passages offered to the answer at most (the token budget may take fewer).
+    pub final_k: u32,
+}
+
+impl Default for RetrievalSettings {
+    fn default() -> Self {
+        Self {
+            keyword_k: 40,
+            vector_k: 40,
+            rerank_k: 20,
+            final_k: 8,
+        }
+    }
+}
+
+/// Which retrieval stages a question uses; `Auto` uses everything that is configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrievalMode {
+    /// Keyword, plus vectors and rerank when the backends are configured.
+    #[default]
+    Auto,
+    /// BM25 over jieba tokens only.
+    Keyword,
+    /// Vector similarity only (what the old system did).
+    Vector,
+    /// Keyword and vector fused, no rerank.
+    Hybrid,
+    /// Keyword and vector fused, then reranked.
+    HybridRerank,
+}
+
+impl std::str::FromStr for RetrievalMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.replace('-', "_").as_str() {
+            "auto" => Ok(Self::Auto),
+            "keyword" => Ok(Self::Keyword),
+            "vector" => Ok(Self::Vector),
+            "hybrid" => Ok(Self::Hybrid),
+            "hybrid_rerank" => Ok(Self::HybridRerank),
+            other => Err(format!(
+                "unknown retrieval mode {other:?} (auto, keyword, vector, hybrid, hybrid-rerank)"
+            )),
+        }
+    }
+}
+
+/// The constant of reciprocal rank fusion (Cormack et al.): 60 damps the top ranks' weight.
+const RRF_K: f64 = 60.0;
+
+/// One candidate after fusion: the chunk and where each stage ranked it (1-based).
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub hit: Hit,
+    pub keyword_rank: Option<u32>,
+    pub vector_rank: Option<u32>,
+    pub rerank_score: Option<f64>,
+    /// The fused score (RRF), or the rerank score once reranked.
+    pub score: f64,
+}
+
+/// Fuses ranked lists by reciprocal rank fusion: each list adds `1 / (60 + rank)` to a chunk.
+/// A chunk found by both stages beats one found high by a single stage only when both ranks
+/// are decent, which is what makes exact terms (keyword) and paraphrases (vector) both count.
+pub(crate) fn fuse(keyword: Vec<Hit>, vector: Vec<Hit>) -> Vec<Candidate> {
+    let mut by_chunk: HashMap<i64, Candidate> = HashMap::new();
+    let mut order = Vec::new();
+    for (list, is_keyword) in [(keyword, true), (vector, false)] {
+        for (i, hit) in list.into_iter().enumerate() {
+            let rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let add = 1.0 / (RRF_K + f64::from(rank));
+            let entry = by_chunk.entry(hit.chunk_id).or_insert_with(|| {
+                order.push(hit.chunk_id);
+                Candidate {
+                    hit,
+                    keyword_rank: None,
+                    vector_rank: None,
+                    rerank_score: None,
+                    score: 0.0,
+                }
+            });
+            entry.score += add;
+            if is_keyword {
+                entry.keyword_rank.get_or_insert(rank);
+            } else {
+                entry.vector_rank.get_or_insert(rank);
+            }
+        }
+    }
+    let mut fused: Vec<Candidate> = order
+        .into_iter()
+        .filter_map(|id| by_chunk.remove(&id))
+        .collect();
+    // Stable: among equal scores the keyword list's order wins.
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score));
+    fused
+}
+
+/// Keeps one of each identical passage text (the same file imported twice, say): the first,
+/// which ranks higher.
+pub(crate) fn dedupe(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut seen = std::collections::HashSet::new();
+    candidates
+        .into_iter()
+        .filter(|c| seen.insert(squash(&c.hit.text)))
+        .collect()
+}
+
+fn squash(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// A passage offered to the answer: one chunk, or neighbouring chunks of one document merged.
+#[derive(Debug, Clone)]
+pub(crate) struct Passage {
+    pub hit: Hit,
+    pub chunk_ids: Vec<i64>,
+    pub score: f64,
+    pub keyword_rank: Option<u32>,
+    pub vector_rank: Option<u32>,
+    pub rerank_score: Option<f64>,
+}
+
+/// Merges selected chunks of the same document whose spans overlap or touch (chunking's
+/// overlap makes neighbours share text) into one passage, so the answer reads the text once.
+/// The merged passage takes the place of its best-ranked part.
+pub(crate) fn merge_neighbours(selected: Vec<Candidate>) -> Vec<Passage> {
+    let mut passages: Vec<Passage> = Vec::with_capacity(selected.len());
+    for c in selected {
+        let mut merged = false;
+        for p in &mut passages {
+            if p.hit.document_id == c.hit.document_id
+                && c.hit.start_char <= p.hit.end_char
+                && p.hit.start_char <= c.hit.end_char
+                && p.hit.page == c.hit.page
+            {
+                absorb(p, &c);
+                merged = true;
+                break;
+            }
+        }
+        if !merged {
+            passages.push(Passage {
+                chunk_ids: vec![c.hit.chunk_id],
+                score: c.score,
+                keyword_rank: c.keyword_rank,
+                vector_rank: c.vector_rank,
+                rerank_score: c.rerank_score,
+                hit: c.hit,
+            });
+        }
+    }
+    passages
+}
+
+/// Joins `c` into `p` by character spans: the text of the later span continues where the
+/// earlier one ends.
+fn absorb(p: &mut Passage, c: &Candidate) {
+    let (first, second) = if c.hit.start_char < p.hit.start_char {
+        (c.hit.clone(), p.hit.clone())
+    } else {
+        (p.hit.clone(), c.hit.clone())
+    };
+    let mut text = first.text.clone();
+    if second.end_char > first.end_char {
+        let skip = usize::try_from(first.end_char - second.start_char).unwrap_or(0);
+        text.extend(second.text.chars().skip(skip));
+    }
+    p.hit.text = text;
+    p.hit.start_char = first.start_char;
+    p.hit.end_char = first.end_char.max(second.end_char);
+    p.chunk_ids.push(c.hit.chunk_id);
+    p.chunk_ids.sort_unstable();
+    p.score = p.score.max(c.score);
+    p.keyword_rank = min_opt(p.keyword_rank, c.keyword_rank);
+    p.vector_rank = min_opt(p.vector_rank, c.vector_rank);
+    p.rerank_score = match (p.rerank_score, c.rerank_score) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+}
+
+fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(chunk_id: i64, document_id: i64, start: i64, text: &str) -> Hit {
+        Hit {
+            path: format!("/d/{document_id}.txt"),
+            title: None,
+            format: Some("txt".into()),
+            document_id,
+            chunk_id,
+            text: text.into(),
+            score: 0.0,
+            page: None,
+            heading_path: Vec::new(),
+            start_char: start,
+            end_char: start + i64::try_from(text.chars().count()).unwrap_or(0),
+        }
+    }
+
+    #[test]
+    fn fusion_rewards_agreement_between_stages() {
+        let keyword = vec![hit(1, 1, 0, "a"), hit(2, 1, 10, "b"), hit(3, 2, 0, "c")];
+        let vector = vec![hit(4, 3, 0, "d"), hit(3, 2, 0, "c"), hit(1, 1, 0, "a")];
+        let fused = fuse(keyword, vector);
+        let ids: Vec<i64> = fused.iter().map(|c| c.hit.chunk_id).collect();
+        // 1: ranks 1 and 3; 3: ranks 3 and 2; then single-stage hits by rank.
+        assert_eq!(ids, vec![1, 3, 4, 2]);
+        assert_eq!(fused[0].keyword_rank, Some(1));
+        assert_eq!(fused[0].vector_rank, Some(3));
+    }
+
+    #[test]
+    fn fusion_of_one_list_keeps_its_order() {
+        let keyword = vec![hit(5, 1, 0, "a"), hit(2, 1, 10, "b"), hit(9, 2, 0, "c")];
+        let ids: Vec<i64> = fuse(keyword, Vec::new())
+            .iter()
+            .map(|c| c.hit.chunk_id)
+            .collect();
+        assert_eq!(ids, vec![5, 2, 9]);
+    }
+
+    #[test]
+    fn overlapping_neighbours_merge_into_one_passage() {
+        // Chunk 2 starts inside chunk 1 (overlap "CD").
+        let c1 = hit(1, 7, 0, "ABCD");
+        let c2 = hit(2, 7, 2, "CDEF");
+        let other = hit(3, 8, 0, "XYZ");
+        let passages = merge_neighbours(fuse(vec![c2, other, c1], Vec::new()));
+        assert_eq!(passages.len(), 2);
+        assert_eq!(passages[0].hit.text, "ABCDEF");
+        assert_eq!(
+            (passages[0].hit.start_char, passages[0].hit.end_char),
+            (0, 6)
+        );
+        assert_eq!(passages[0].chunk_ids, vec![1, 2]);
+        assert_eq!(passages[1].hit.text, "XYZ");
+    }
+
+    #[test]
+    fn distant_chunks_of_a_document_stay_apart() {
+        let passages = merge_neighbours(fuse(
+            vec![hit(1, 7, 0, "ABCD"), hit(2, 7, 100, "WXYZ")],
+            Vec::new(),
+        ));
+        assert_eq!(passages.len(), 2);
+    }
+
+    #[test]
+    fn identical_texts_are_kept_once() {
+        let fused = fuse(
+            vec![hit(1, 1, 0, "同一段 文字"), hit(2, 2, 0, "同一段文字")],
+            Vec::new(),
+        );
+        assert_eq!(dedupe(fused).len(), 1);
+    }
+}
