@@ -1,11 +1,13 @@
 //! Tauri commands: one-line adapters from the UI to lexinaut-core. No logic lives here.
 
+use lexinaut_core::chat::{AskRequest, ChatEvent, ChatMessage, Conversation, SourceView};
 use lexinaut_core::{
-    ApiError, DoctorReport, Document, Hit, ImportProgress, ImportSummary, KnowledgeBase,
+    ApiError, CoreError, DoctorReport, Document, Hit, ImportProgress, ImportSummary, KnowledgeBase,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::State;
+use tauri_plugin_opener::OpenerExt;
 use tauri_specta::Event;
 
 use crate::events::CatalogueChanged;
@@ -61,7 +63,7 @@ pub async fn import_paths(
     on_progress: Channel<ImportProgress>,
 ) -> Result<ImportSummary, ApiError> {
     let kb_id = i64::from(kb_id);
-    let guard = state.begin_import(kb_id);
+    let guard = state.imports.begin(kb_id);
     let report = progress_sender(on_progress);
     let paths = paths.into_iter().map(Into::into).collect();
     let summary = state
@@ -82,7 +84,7 @@ pub async fn import_resume(
     on_progress: Channel<ImportProgress>,
 ) -> Result<ImportSummary, ApiError> {
     let kb_id = i64::from(kb_id);
-    let guard = state.begin_import(kb_id);
+    let guard = state.imports.begin(kb_id);
     let report = progress_sender(on_progress);
     let summary = state
         .library
@@ -96,7 +98,7 @@ pub async fn import_resume(
 #[tauri::command]
 #[specta::specta]
 pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
-    state.cancel_import(i64::from(kb_id))
+    state.imports.cancel(i64::from(kb_id))
 }
 
 fn progress_sender(channel: Channel<ImportProgress>) -> impl Fn(ImportProgress) + Send + Sync {
@@ -121,4 +123,165 @@ pub async fn search(
 #[specta::specta]
 pub async fn doctor(state: State<'_, AppState>) -> Result<DoctorReport, ApiError> {
     Ok(state.library.doctor().await?)
+}
+
+fn event_sender(channel: Channel<ChatEvent>) -> impl Fn(ChatEvent) + Send + Sync {
+    move |e| {
+        // A closed channel (window reloaded) must not stop the answer from being stored.
+        let _ = channel.send(e);
+    }
+}
+
+/// Answers a question; tokens stream over `on_event`. `request_id` lets `chat_stop` stop it.
+#[tauri::command]
+#[specta::specta]
+pub async fn chat_ask(
+    state: State<'_, AppState>,
+    request: AskRequest,
+    request_id: u32,
+    on_event: Channel<ChatEvent>,
+) -> Result<ChatMessage, ApiError> {
+    let guard = state.answers.begin(request_id);
+    Ok(state
+        .library
+        .ask(request, &event_sender(on_event), guard.token.clone())
+        .await?)
+}
+
+/// Asks a conversation's last question again, replacing its answer.
+#[tauri::command]
+#[specta::specta]
+pub async fn chat_regenerate(
+    state: State<'_, AppState>,
+    conversation_id: u32,
+    request_id: u32,
+    on_event: Channel<ChatEvent>,
+) -> Result<ChatMessage, ApiError> {
+    let guard = state.answers.begin(request_id);
+    Ok(state
+        .library
+        .regenerate(
+            conversation_id.into(),
+            &event_sender(on_event),
+            guard.token.clone(),
+        )
+        .await?)
+}
+
+/// Stops an answer being written; the text so far is kept. False when none runs.
+#[tauri::command]
+#[specta::specta]
+pub fn chat_stop(state: State<'_, AppState>, request_id: u32) -> bool {
+    state.answers.cancel(request_id)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn conversations_list(
+    state: State<'_, AppState>,
+    kb_id: u32,
+) -> Result<Vec<Conversation>, ApiError> {
+    Ok(state.library.conversations(kb_id.into()).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn conversation_messages(
+    state: State<'_, AppState>,
+    conversation_id: u32,
+) -> Result<Vec<ChatMessage>, ApiError> {
+    Ok(state
+        .library
+        .conversation_messages(conversation_id.into())
+        .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn conversation_rename(
+    state: State<'_, AppState>,
+    conversation_id: u32,
+    title: String,
+) -> Result<Conversation, ApiError> {
+    Ok(state
+        .library
+        .rename_conversation(conversation_id.into(), &title)
+        .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn conversation_delete(
+    state: State<'_, AppState>,
+    conversation_id: u32,
+) -> Result<(), ApiError> {
+    Ok(state
+        .library
+        .delete_conversation(conversation_id.into())
+        .await?)
+}
+
+/// Writes a conversation as Markdown to `path` (chosen in the save dialog).
+#[tauri::command]
+#[specta::specta]
+pub async fn conversation_export(
+    state: State<'_, AppState>,
+    conversation_id: u32,
+    path: String,
+) -> Result<(), ApiError> {
+    Ok(state
+        .library
+        .export_conversation_to(conversation_id.into(), std::path::Path::new(&path))
+        .await?)
+}
+
+/// The text around a cited span, for the source viewer.
+#[tauri::command]
+#[specta::specta]
+pub async fn source_view(
+    state: State<'_, AppState>,
+    document_id: u32,
+    start_char: u32,
+    end_char: u32,
+) -> Result<SourceView, ApiError> {
+    Ok(state
+        .library
+        .source_view(document_id.into(), start_char.into(), end_char.into())
+        .await?)
+}
+
+/// Opens a catalogued document in the system's default application. Only documents in the
+/// catalogue can be opened: the window names an id, never a path.
+#[tauri::command]
+#[specta::specta]
+pub async fn document_open(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    document_id: u32,
+) -> Result<(), ApiError> {
+    let doc = state.library.document(document_id.into()).await?;
+    app.opener()
+        .open_path(&doc.path, None::<&str>)
+        .map_err(|e| opener_error(&doc.path, &e))
+}
+
+/// Shows a catalogued document in the system's file manager.
+#[tauri::command]
+#[specta::specta]
+pub async fn document_reveal(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    document_id: u32,
+) -> Result<(), ApiError> {
+    let doc = state.library.document(document_id.into()).await?;
+    app.opener()
+        .reveal_item_in_dir(&doc.path)
+        .map_err(|e| opener_error(&doc.path, &e))
+}
+
+fn opener_error(path: &str, e: &tauri_plugin_opener::Error) -> ApiError {
+    ApiError::from(CoreError::Io {
+        path: path.into(),
+        source: std::io::Error::other(e.to_string()),
+    })
 }

@@ -27,6 +27,17 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::import_cancel,
             commands::search,
             commands::doctor,
+            commands::chat_ask,
+            commands::chat_regenerate,
+            commands::chat_stop,
+            commands::conversations_list,
+            commands::conversation_messages,
+            commands::conversation_rename,
+            commands::conversation_delete,
+            commands::conversation_export,
+            commands::source_view,
+            commands::document_open,
+            commands::document_reveal,
         ])
         .events(collect_events![events::CatalogueChanged])
 }
@@ -91,10 +102,12 @@ pub fn run() -> ExitCode {
     let builder = specta_builder();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .invoke_handler(builder.invoke_handler())
         .manage(AppState {
             library,
             imports: Default::default(),
+            answers: Default::default(),
         })
         .setup(move |app| {
             builder.mount_events(app);

@@ -1,6 +1,7 @@
 //! The one `AppState` of the desktop shell, built once at start-up and handed to commands.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use lexinaut_core::{CancellationToken, Library};
@@ -9,47 +10,62 @@ use lexinaut_core::{CancellationToken, Library};
 pub struct AppState {
     /// The core library every command calls.
     pub library: Library,
-    /// Cancellation of the import running in each knowledge base, if any.
-    pub imports: Mutex<HashMap<i64, CancellationToken>>,
+    /// The import running in each knowledge base, by knowledge base id.
+    pub imports: Running<i64>,
+    /// Answers being written, by the id the window gave the request.
+    pub answers: Running<u32>,
 }
 
-impl AppState {
-    /// Registers a new import for `kb_id`; the guard forgets it when the import ends.
-    pub fn begin_import(&self, kb_id: i64) -> ImportGuard<'_> {
-        let token = CancellationToken::new();
-        if let Ok(mut map) = self.imports.lock() {
-            map.insert(kb_id, token.clone());
+/// Long operations that can be stopped, by key; each forgets itself when it ends.
+pub struct Running<K> {
+    tokens: Mutex<HashMap<K, CancellationToken>>,
+}
+
+impl<K> Default for Running<K> {
+    fn default() -> Self {
+        Self {
+            tokens: Mutex::new(HashMap::new()),
         }
-        ImportGuard {
-            state: self,
-            kb_id,
+    }
+}
+
+impl<K: Eq + Hash + Copy> Running<K> {
+    /// Registers a new operation under `key`; the guard unregisters it on drop.
+    pub fn begin(&self, key: K) -> RunningGuard<'_, K> {
+        let token = CancellationToken::new();
+        if let Ok(mut map) = self.tokens.lock() {
+            map.insert(key, token.clone());
+        }
+        RunningGuard {
+            running: self,
+            key,
             token,
         }
     }
 
-    /// Cancels the import running in `kb_id`; false when none runs.
-    pub fn cancel_import(&self, kb_id: i64) -> bool {
-        self.imports
+    /// Cancels the operation under `key`; false when none runs.
+    pub fn cancel(&self, key: K) -> bool {
+        self.tokens
             .lock()
             .ok()
-            .and_then(|map| map.get(&kb_id).cloned())
+            .and_then(|map| map.get(&key).cloned())
             .map(|t| t.cancel())
             .is_some()
     }
 }
 
-/// A running import's cancellation token, unregistered on drop.
-pub struct ImportGuard<'a> {
-    state: &'a AppState,
-    kb_id: i64,
-    /// Cancelled by `AppState::cancel_import`.
+/// A running operation's cancellation token, unregistered on drop.
+pub struct RunningGuard<'a, K: Eq + Hash + Copy> {
+    running: &'a Running<K>,
+    key: K,
+    /// Cancelled by `Running::cancel`.
     pub token: CancellationToken,
 }
 
-impl Drop for ImportGuard<'_> {
+impl<K: Eq + Hash + Copy> Drop for RunningGuard<'_, K> {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.state.imports.lock() {
-            map.remove(&self.kb_id);
+        if let Ok(mut map) = self.running.tokens.lock() {
+            map.remove(&self.key);
         }
     }
 }

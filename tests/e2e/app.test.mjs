@@ -70,6 +70,7 @@ test("a folder dropped from the desktop is imported, with the bad file listed", 
 
 test("keyword search finds the passage in Chinese and English", async () => {
   const { browser } = app;
+  await (await browser.$('[data-testid="tab-search"]')).click();
   const input = await browser.$('[data-testid="search-input"]');
   await input.setValue("营业收入同比增长");
   await (await browser.$('[data-testid="search-button"]')).click();

@@ -55,6 +55,7 @@ test("the sample folder imports: good files indexed, bad files failed with reaso
 
 test("a passage from a slide deck is found with its slide number", { skip: !present }, async () => {
   const { browser } = app;
+  await (await browser.$('[data-testid="tab-search"]')).click();
   const input = await browser.$('[data-testid="search-input"]');
   await input.setValue("NOTES-MARKER Hangzhou lease");
   await (await browser.$('[data-testid="search-button"]')).click();

@@ -19,6 +19,27 @@ export const commands = {
 	importCancel: (kbId: number) => __TAURI_INVOKE<boolean>("import_cancel", { kbId }),
 	search: (kbId: number, query: string, k: number) => typedError<Hit[], ApiError>(__TAURI_INVOKE("search", { kbId, query, k })),
 	doctor: () => typedError<DoctorReport, ApiError>(__TAURI_INVOKE("doctor")),
+	/**  Answers a question; tokens stream over `on_event`. `request_id` lets `chat_stop` stop it. */
+	chatAsk: (request: AskRequest, requestId: number, onEvent: Channel<ChatEvent>) => typedError<ChatMessage, ApiError>(__TAURI_INVOKE("chat_ask", { request, requestId, onEvent })),
+	/**  Asks a conversation's last question again, replacing its answer. */
+	chatRegenerate: (conversationId: number, requestId: number, onEvent: Channel<ChatEvent>) => typedError<ChatMessage, ApiError>(__TAURI_INVOKE("chat_regenerate", { conversationId, requestId, onEvent })),
+	/**  Stops an answer being written; the text so far is kept. False when none runs. */
+	chatStop: (requestId: number) => __TAURI_INVOKE<boolean>("chat_stop", { requestId }),
+	conversationsList: (kbId: number) => typedError<Conversation[], ApiError>(__TAURI_INVOKE("conversations_list", { kbId })),
+	conversationMessages: (conversationId: number) => typedError<ChatMessage[], ApiError>(__TAURI_INVOKE("conversation_messages", { conversationId })),
+	conversationRename: (conversationId: number, title: string) => typedError<Conversation, ApiError>(__TAURI_INVOKE("conversation_rename", { conversationId, title })),
+	conversationDelete: (conversationId: number) => typedError<null, ApiError>(__TAURI_INVOKE("conversation_delete", { conversationId })),
+	/**  Writes a conversation as Markdown to `path` (chosen in the save dialog). */
+	conversationExport: (conversationId: number, path: string) => typedError<null, ApiError>(__TAURI_INVOKE("conversation_export", { conversationId, path })),
+	/**  The text around a cited span, for the source viewer. */
+	sourceView: (documentId: number, startChar: number, endChar: number) => typedError<SourceView, ApiError>(__TAURI_INVOKE("source_view", { documentId, startChar, endChar })),
+	/**
+	 *  Opens a catalogued document in the system's default application. Only documents in the
+	 *  catalogue can be opened: the window names an id, never a path.
+	 */
+	documentOpen: (documentId: number) => typedError<null, ApiError>(__TAURI_INVOKE("document_open", { documentId })),
+	/**  Shows a catalogued document in the system's file manager. */
+	documentReveal: (documentId: number) => typedError<null, ApiError>(__TAURI_INVOKE("document_reveal", { documentId })),
 };
 
 /** Events */
@@ -27,6 +48,15 @@ export const events = {
 };
 
 /* Types */
+/**  How an answer was made. */
+export type AnswerMode = 
+/**  Written by the chat model from the cited passages. */
+"generated" | 
+/**  No chat model: the answer is the best passages. */
+"retrieval_only" | 
+/**  Nothing relevant was found. */
+"no_passages";
+
 /**  The boundary error: a code to branch on and a message naming the thing and the reason. */
 export type ApiError = {
 	/**  What kind of failure. */
@@ -41,6 +71,22 @@ export type AppInfo = {
 	version: string,
 	/**  Data directory in use. */
 	data_dir: string,
+};
+
+/**  A question to answer. */
+export type AskRequest = {
+	/**  Knowledge base to answer from. */
+	kb_id?: number,
+	/**  The question. */
+	question?: string,
+	/**  Continue this conversation; a new one is started when absent. */
+	conversation_id?: number | null,
+	/**  Limits on which documents may be cited. */
+	filter?: SearchFilter,
+	/**  Retrieval stages to use. */
+	mode?: RetrievalMode,
+	/**  Candidates per stage; defaults when absent. */
+	settings?: RetrievalSettings | null,
 };
 
 /**  Reachability of one backend. */
@@ -69,6 +115,110 @@ export type CatalogueCounts = {
 	documents: number,
 	/**  Chunks in the keyword index. */
 	chunks: number,
+};
+
+/**
+ *  What a streaming answer reports, in order: `Started` once, then `Token`s and `Rendered`
+ *  snapshots, then `Finished` with the stored message.
+ */
+export type ChatEvent = 
+/**  Retrieval is done; the answer starts. */
+{ kind: "started"; 
+/**  The conversation (new or continued). */
+conversation: Conversation; 
+/**  The stored question. */
+question: ChatMessage; 
+/**  Standalone query used for retrieval (differs from the question for follow-ups). */
+retrieval_query: string; 
+/**  How the answer will be made. */
+mode: AnswerMode; 
+/**  Sources the answer may cite. */
+citations: Citation[] } | 
+/**  A piece of the answer's text. */
+{ kind: "token"; 
+/**  The new text. */
+text: string } | 
+/**  The answer so far, rendered to safe HTML (at most every 80 ms, and at the end). */
+{ kind: "rendered"; 
+/**  The HTML. */
+html: string } | 
+/**  The answer as stored (complete, partial, failed or cancelled). */
+{ kind: "finished"; 
+/**  The stored answer. */
+message: ChatMessage };
+
+/**  A message of a conversation. */
+export type ChatMessage = {
+	/**  Stable id. */
+	id: number,
+	/**  Conversation it belongs to. */
+	conversation_id: number,
+	/**  Who wrote it. */
+	role: Role,
+	/**  Markdown text. */
+	content: string,
+	/**  `content` rendered to safe HTML (answers only). */
+	html: string,
+	/**  How an answer was made. */
+	mode: AnswerMode | null,
+	/**  Whether it is whole. */
+	status: MessageStatus,
+	/**  What went wrong, for partial and failed answers. */
+	error: string | null,
+	/**  Sources the answer may cite. */
+	citations: Citation[],
+	/**  The standalone query a follow-up was condensed into for retrieval. */
+	retrieval_query: string | null,
+	/**  Time written, unix milliseconds. */
+	created_at: number | null,
+};
+
+/**  One source an answer may cite: a passage of a document with its exact span. */
+export type Citation = {
+	/**  The number the answer cites it by: `[n]`. */
+	n: number,
+	/**  Document id. */
+	document_id: number,
+	/**  Chunks the passage is made of. */
+	chunk_ids: number[],
+	/**  Path of the document. */
+	path: string,
+	/**  Display name (title when the document has one, else file name). */
+	name: string,
+	/**  Page, slide or sheet number. */
+	page: number | null,
+	/**  Headings the passage sits under, outermost first. */
+	heading_path: string[],
+	/**  Span in the document's extracted text (characters). */
+	start_char: number,
+	/**  End of the span (exclusive). */
+	end_char: number,
+	/**  The passage. */
+	text: string,
+	/**  Relevance after fusion (and rerank, when used); higher is better. */
+	score: number | null,
+	/**  Rank in keyword search (1 = best), when found there. */
+	keyword_rank: number | null,
+	/**  Rank in vector search, when found there. */
+	vector_rank: number | null,
+	/**  Score from the rerank model, when one ran. */
+	rerank_score: number | null,
+};
+
+/**  A conversation in a knowledge base. */
+export type Conversation = {
+	/**  Stable id. */
+	id: number,
+	/**  Knowledge base. */
+	kb_id: number,
+	/**  Title (the first question, until renamed). */
+	title: string,
+	/**  Started, unix milliseconds. */
+	created_at: number | null,
+	/**  Last message, unix milliseconds. */
+	updated_at: number | null,
+	/**  Messages in it. */
+	message_count: number,
 };
 
 /**  The whole report. */
@@ -234,6 +384,81 @@ export type KnowledgeBase = {
 	created_at: number,
 	/**  Documents in it (indexed or failed). */
 	document_count: number,
+};
+
+/**  Whether a message is whole. */
+export type MessageStatus = 
+/**  Finished normally. */
+"complete" | 
+/**  The model failed part-way; the text so far is kept and `error` says why. */
+"partial" | 
+/**  The model failed before writing anything. */
+"failed" | 
+/**  Stopped by the user. */
+"cancelled";
+
+/**  Which retrieval stages a question uses; `Auto` uses everything that is configured. */
+export type RetrievalMode = 
+/**  Keyword, plus vectors and rerank when the backends are configured. */
+"auto" | 
+/**  BM25 over jieba tokens only. */
+"keyword" | 
+/**  Vector similarity only (what the old system did). */
+"vector" | 
+/**  Keyword and vector fused, no rerank. */
+"hybrid" | 
+/**  Keyword and vector fused, then reranked. */
+"hybrid_rerank";
+
+/**  How many candidates each retrieval stage keeps. */
+export type RetrievalSettings = {
+	/**  Keyword (BM25) candidates. */
+	keyword_k?: number,
+	/**  Vector candidates. */
+	vector_k?: number,
+	/**  Fused candidates sent to the reranker. */
+	rerank_k?: number,
+	/**  Passages offered to the answer at most (the token budget may take fewer). */
+	final_k?: number,
+};
+
+/**  Who wrote a message. */
+export type Role = 
+/**  The person asking. */
+"user" | 
+/**  LexiNaut. */
+"assistant";
+
+/**  Limits a search to part of a knowledge base. Empty fields do not limit. */
+export type SearchFilter = {
+	/**  Only documents under this folder (absolute path prefix). */
+	folder?: string | null,
+	/**  Only documents of these formats (`pdf`, `docx`, ...). */
+	formats?: string[],
+	/**  Only documents added at or after this time (unix milliseconds). */
+	added_after?: number | null,
+	/**  Only documents added before this time (unix milliseconds). */
+	added_before?: number | null,
+};
+
+/**  A stretch of a document's text around a cited span, for the source viewer. */
+export type SourceView = {
+	/**  The document. */
+	document: Document,
+	/**  The page shown, for paged documents. */
+	page: number | null,
+	/**  The text shown: the whole page, or a window around the span. */
+	text: string,
+	/**  Offset of `text` in the document's extracted text (characters). */
+	text_start: number,
+	/**  Start of the cited span within `text` (characters). */
+	highlight_start: number,
+	/**  End of the cited span within `text` (characters, exclusive). */
+	highlight_end: number,
+	/**  Text of the document exists before `text`. */
+	more_before: boolean,
+	/**  Text of the document exists after `text`. */
+	more_after: boolean,
 };
 
 /* Tauri Specta runtime */

@@ -4,6 +4,17 @@ import type { ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
 import { setLocale } from "./i18n";
 import { createAppStore } from "./store";
 
+// The chat half of Backend, which these tests never reach (chatStore.test.ts covers it).
+function chatUnused(): Pick<Backend, "ask" | "regenerate" | "stopAnswer" | "listConversations" | "conversationMessages"
+  | "renameConversation" | "deleteConversation" | "exportConversation" | "sourceView" | "openDocument" | "revealDocument"> {
+  const unused = () => Promise.reject(new Error("not used by the app store tests"));
+  return {
+    ask: unused, regenerate: unused, stopAnswer: unused, listConversations: unused, conversationMessages: unused,
+    renameConversation: unused, deleteConversation: unused, exportConversation: unused, sourceView: unused,
+    openDocument: unused, revealDocument: unused,
+  };
+}
+
 // An in-memory Backend double: the UI logic under test talks only to this interface.
 function memoryBackend() {
   const kbs: KnowledgeBase[] = [];
@@ -45,6 +56,7 @@ function memoryBackend() {
       return true;
     },
     search: async () => [],
+    ...chatUnused(),
     onCatalogueChanged: async (cb) => {
       changed = cb;
       return () => (changed = null);

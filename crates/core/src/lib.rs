@@ -103,6 +103,11 @@ impl Library {
         self.catalogue.list_documents(kb_id).await
     }
 
+    /// One document by id.
+    pub async fn document(&self, id: i64) -> Result<Document, CoreError> {
+        self.catalogue.document(id).await
+    }
+
     /// Imports files and folders into a knowledge base. Bad files are reported in the summary
     /// and do not stop the rest; `progress` hears about every file; `cancel` stops between files.
     pub async fn ingest(

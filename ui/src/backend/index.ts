@@ -1,15 +1,35 @@
 // The one interface the UI talks to. tauri.ts implements it over IPC; tests use doubles.
 import type {
   AppInfo,
+  AskRequest,
+  ChatEvent,
+  ChatMessage,
+  Citation,
+  Conversation,
   Document,
   Hit,
   ImportProgress,
   ImportSummary,
   KnowledgeBase,
   ApiError,
+  SourceView,
 } from "../bindings";
 
-export type { AppInfo, Document, Hit, ImportProgress, ImportSummary, KnowledgeBase, ApiError };
+export type {
+  AppInfo,
+  AskRequest,
+  ChatEvent,
+  ChatMessage,
+  Citation,
+  Conversation,
+  Document,
+  Hit,
+  ImportProgress,
+  ImportSummary,
+  KnowledgeBase,
+  ApiError,
+  SourceView,
+};
 
 /** An error from the core, with its stable code. */
 export class BackendError extends Error {
@@ -34,12 +54,25 @@ export interface Backend {
   cancelImport(kbId: number): Promise<boolean>;
   search(kbId: number, query: string, k: number): Promise<Hit[]>;
   onCatalogueChanged(cb: (kbId: number) => void): Promise<() => void>;
+  ask(request: AskRequest, requestId: number, onEvent: (e: ChatEvent) => void): Promise<ChatMessage>;
+  regenerate(conversationId: number, requestId: number, onEvent: (e: ChatEvent) => void): Promise<ChatMessage>;
+  stopAnswer(requestId: number): Promise<boolean>;
+  listConversations(kbId: number): Promise<Conversation[]>;
+  conversationMessages(conversationId: number): Promise<ChatMessage[]>;
+  renameConversation(conversationId: number, title: string): Promise<Conversation>;
+  deleteConversation(conversationId: number): Promise<void>;
+  exportConversation(conversationId: number, path: string): Promise<void>;
+  sourceView(documentId: number, startChar: number, endChar: number): Promise<SourceView>;
+  openDocument(documentId: number): Promise<void>;
+  revealDocument(documentId: number): Promise<void>;
 }
 
 /** Desktop-only affordances: native dialogs and OS drag-and-drop. */
 export interface Shell {
   pickFiles(): Promise<string[]>;
   pickFolder(): Promise<string[]>;
+  /** A path to save to, or null when the user cancels. */
+  pickSavePath(defaultName: string): Promise<string | null>;
   onDragDrop(handlers: {
     over: () => void;
     leave: () => void;

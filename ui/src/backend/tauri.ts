@@ -1,8 +1,8 @@
 import { Channel } from "@tauri-apps/api/core";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
-import { open } from "@tauri-apps/plugin-dialog";
+import { open, save } from "@tauri-apps/plugin-dialog";
 import { commands, events } from "../bindings";
-import type { ApiError, ImportProgress } from "../bindings";
+import type { ApiError, ChatEvent, ImportProgress } from "../bindings";
 import { BackendError, type Backend, type Shell } from "./index";
 
 type Result<T> = { status: "ok"; data: T } | { status: "error"; error: ApiError };
@@ -11,6 +11,12 @@ async function unwrap<T>(r: Promise<Result<T>>): Promise<T> {
   const result = await r;
   if (result.status === "error") throw new BackendError(result.error);
   return result.data;
+}
+
+function eventChannel(onEvent: (e: ChatEvent) => void): Channel<ChatEvent> {
+  const channel = new Channel<ChatEvent>();
+  channel.onmessage = onEvent;
+  return channel;
 }
 
 function progressChannel(onProgress: (p: ImportProgress) => void): Channel<ImportProgress> {
@@ -30,6 +36,18 @@ export const tauriBackend: Backend = {
   cancelImport: (kbId) => commands.importCancel(kbId),
   search: (kbId, query, k) => unwrap(commands.search(kbId, query, k)),
   onCatalogueChanged: (cb) => events.catalogueChanged.listen((e) => cb(e.payload.kb_id)),
+  ask: (request, requestId, onEvent) => unwrap(commands.chatAsk(request, requestId, eventChannel(onEvent))),
+  regenerate: (conversationId, requestId, onEvent) =>
+    unwrap(commands.chatRegenerate(conversationId, requestId, eventChannel(onEvent))),
+  stopAnswer: (requestId) => commands.chatStop(requestId),
+  listConversations: (kbId) => unwrap(commands.conversationsList(kbId)),
+  conversationMessages: (id) => unwrap(commands.conversationMessages(id)),
+  renameConversation: (id, title) => unwrap(commands.conversationRename(id, title)),
+  deleteConversation: (id) => unwrap(commands.conversationDelete(id)).then(() => undefined),
+  exportConversation: (id, path) => unwrap(commands.conversationExport(id, path)).then(() => undefined),
+  sourceView: (documentId, start, end) => unwrap(commands.sourceView(documentId, start, end)),
+  openDocument: (id) => unwrap(commands.documentOpen(id)).then(() => undefined),
+  revealDocument: (id) => unwrap(commands.documentReveal(id)).then(() => undefined),
 };
 
 const asList = (picked: string | string[] | null): string[] =>
@@ -38,6 +56,8 @@ const asList = (picked: string | string[] | null): string[] =>
 export const tauriShell: Shell = {
   pickFiles: async () => asList(await open({ multiple: true, directory: false })),
   pickFolder: async () => asList(await open({ multiple: true, directory: true })),
+  pickSavePath: async (defaultName) =>
+    save({ defaultPath: defaultName, filters: [{ name: "Markdown", extensions: ["md"] }] }),
   onDragDrop: (h) =>
     getCurrentWebview().onDragDropEvent((event) => {
       const p = event.payload;

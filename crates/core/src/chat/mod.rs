@@ -703,6 +703,21 @@ impl Library {
         Ok(export_markdown(&conversation, &messages))
     }
 
+    /// Writes a conversation as Markdown to `path` (the export dialog's choice).
+    pub async fn export_conversation_to(
+        &self,
+        conversation_id: i64,
+        path: &std::path::Path,
+    ) -> Result<(), CoreError> {
+        let markdown = self.export_conversation(conversation_id).await?;
+        tokio::fs::write(path, markdown)
+            .await
+            .map_err(|source| CoreError::Io {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
     /// The text around a cited span, for the source viewer: the whole page for paged
     /// documents, else a window of a few thousand characters.
     pub async fn source_view(

@@ -258,11 +258,18 @@ pub(crate) fn retrieval_only_answer(citations: &[Citation], lang: Language) -> S
             c.n,
             escape_md(&source_label(c, lang))
         ));
-        for line in c.text.trim().lines() {
-            out.push_str("> ");
-            out.push_str(&escape_md(line));
-            out.push('\n');
-        }
+        // Hard line breaks keep the passage's lines as they are in the document.
+        let lines: Vec<String> = c
+            .text
+            .trim()
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+            .map(escape_md)
+            .collect();
+        out.push_str("> ");
+        out.push_str(&lines.join("  \n> "));
+        out.push('\n');
         out.push('\n');
     }
     out
@@ -366,7 +373,7 @@ mod tests {
         let text = retrieval_only_answer(&[citation(1, "# 不是标题\n第二行")], Language::Zh);
         assert!(text.starts_with("**未配置生成模型"));
         assert!(text.contains("[1] **合同.pdf · 第 3 页 · 第一章**"));
-        assert!(text.contains("> \\# 不是标题\n> 第二行"));
+        assert!(text.contains("> \\# 不是标题  \n> 第二行"), "{text}");
     }
 
     #[test]
