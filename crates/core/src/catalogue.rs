@@ -580,12 +580,18 @@ impl Catalogue {
             return Ok(());
         }
         let now = now_ms();
-        // IMMEDIATE: take the write lock before reading the next chunk id.
+        // IMMEDIATE: take the write lock before allocating chunk ids.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut next_chunk_id: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM chunks")
-                .fetch_one(&mut *tx)
-                .await?;
+        // Ids come from a counter, never from MAX(id): a deleted chunk's id (and the vector
+        // stored under it in Chroma) must never name a new chunk.
+        let wanted = as_i64(docs.iter().map(|(_, d)| d.chunks.len()).sum());
+        let mut next_chunk_id: i64 = sqlx::query_scalar(
+            "UPDATE id_counters SET next = next + ? WHERE name = 'chunks' RETURNING next - ?",
+        )
+        .bind(wanted)
+        .bind(wanted)
+        .fetch_one(&mut *tx)
+        .await?;
         for (_, doc) in docs {
             let doc_id = upsert_document(&mut tx, kb_id, doc, now).await?;
             sqlx::query("DELETE FROM chunks WHERE document_id = ?")

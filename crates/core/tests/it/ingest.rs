@@ -563,3 +563,36 @@ async fn knowledge_bases_are_separate() {
     t.assert_consistent(tea_kb.id).await;
     t.assert_consistent(go_kb.id).await;
 }
+
+#[tokio::test]
+async fn chunk_ids_are_never_reused_after_a_document_changes() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("编号").await;
+    t.write_samples();
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    // Imported last, so its chunks hold the highest ids: MAX(id) + 1 would hand them out again.
+    let file = write(
+        &t.root().join("最后.txt"),
+        "第一版内容：琥珀封存着远古的蚊子。",
+    );
+    t.ingest(kb.id, std::slice::from_ref(&file)).await;
+    let old_ids: Vec<i64> = t
+        .search(kb.id, "琥珀", 10)
+        .await
+        .iter()
+        .map(|h| h.chunk_id)
+        .collect();
+    assert_eq!(old_ids.len(), 1);
+
+    write(&file, "第二版内容：翡翠产自缅甸。");
+    t.ingest(kb.id, std::slice::from_ref(&file)).await;
+    let new = t.search(kb.id, "翡翠", 10).await;
+    assert_eq!(new.len(), 1);
+    assert!(
+        new[0].chunk_id > old_ids[0],
+        "chunk id {} reused or went back (old {})",
+        new[0].chunk_id,
+        old_ids[0]
+    );
+    t.assert_consistent(kb.id).await;
+}
