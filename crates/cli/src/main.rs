@@ -1,6 +1,7 @@
 //! `lexinaut`: the headless command line over lexinaut-core. JSON and results go to stdout;
 //! diagnostics go to stderr through `tracing`.
 
+mod models;
 mod output;
 
 use std::io::IsTerminal;
@@ -76,6 +77,11 @@ enum Command {
         /// Print text, pages and warnings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Models on the Xinference server: list, launch, terminate.
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
     },
     /// Check configuration, data directory, versions and backends.
     Doctor {
@@ -269,6 +275,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 output::hits(&hits);
             }
+        }
+        Command::Models { command } => {
+            models::run(&Config::from_env(cli.data_dir), command).await?;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;
