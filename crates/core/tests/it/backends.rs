@@ -91,7 +91,13 @@ fn xinference_with(url: &str, options: XinferenceOptions) -> XinferenceClient {
 
 fn texts(n: usize) -> Vec<String> {
     (0..n)
-        .map(|i| format!("Sentence number {i}: the {} fox jumps over {} lazy dogs.", ["quick", "slow", "red", "tired"][i % 4], i * 7))
+        .map(|i| {
+            format!(
+                "Sentence number {i}: the {} fox jumps over {} lazy dogs.",
+                ["quick", "slow", "red", "tired"][i % 4],
+                i * 7
+            )
+        })
         .collect()
 }
 
@@ -182,9 +188,14 @@ async fn captured_success_responses_parse() {
 
     let body = captured_body("rerank_response.json", "application/json").expect("capture");
     let proxy = replay(body).await;
-    let docs: Vec<String> = ["Paris is the capital of France.", "x", "The cat sits on the mat.", "Berlin is in Germany."]
-        .map(String::from)
-        .to_vec();
+    let docs: Vec<String> = [
+        "Paris is the capital of France.",
+        "x",
+        "The cat sits on the mat.",
+        "Berlin is in Germany.",
+    ]
+    .map(String::from)
+    .to_vec();
     let hits = xinference(&proxy.url())
         .rerank("minilm-rerank", "cat", &docs, Some(3))
         .await
@@ -230,14 +241,20 @@ async fn captured_stream_yields_tokens_then_done_with_usage() {
             usage,
         }) => {
             assert_eq!(finish_reason.as_deref(), Some("length"));
-            assert_eq!(usage.map(|u| (u.prompt_tokens, u.completion_tokens)), Some((17, 24)));
+            assert_eq!(
+                usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+                Some((17, 24))
+            );
         }
         other => panic!("expected Done, got {other:?}"),
     }
 
     // The body-only capture (no usage chunk, finish_reason "stop").
-    let reply = captured_body("chat_stream_response.sse", "text/event-stream; charset=utf-8")
-        .expect("capture");
+    let reply = captured_body(
+        "chat_stream_response.sse",
+        "text/event-stream; charset=utf-8",
+    )
+    .expect("capture");
     let proxy = replay(reply).await;
     let stream = xinference(&proxy.url())
         .chat_stream(&hello("smollm2-chat", 100), CancellationToken::new())
@@ -265,7 +282,10 @@ async fn captured_error_in_a_200_stream_is_a_stream_error() {
     assert_eq!(text, "");
     match &tail[..] {
         [Err(BackendError::Stream { detail, .. })] => {
-            assert!(detail.contains("chat completion request failed"), "{detail}")
+            assert!(
+                detail.contains("chat completion request failed"),
+                "{detail}"
+            )
         }
         other => panic!("expected one Stream error, got {other:?}"),
     }
@@ -275,15 +295,60 @@ async fn captured_error_in_a_200_stream_is_a_stream_error() {
 async fn captured_error_statuses_keep_the_servers_explanation() {
     // (file, call, expected status, words from the detail)
     let cases: [(&str, &str, u16, &str); 9] = [
-        ("err_bad_json_embeddings.http", "embed", 500, "Internal Server Error: Expecting property name"),
-        ("err_embeddings_missing_input.http", "embed", 500, "field required"),
-        ("err_embeddings_unknown_model.http", "embed", 404, "Model not found in the model list"),
-        ("err_embeddings_on_llm.http", "embed", 500, "is not for creating embedding"),
-        ("err_rerank_unknown_model.http", "rerank", 404, "(cached, retry after 10.0s)"),
-        ("err_chat_unknown_model_stream.http", "stream", 404, "uid: no-such-model"),
-        ("err_launch_duplicate_uid.http", "launch", 400, "Model is already in the model list"),
-        ("err_terminate_unknown_model.http", "terminate", 400, "Model not found"),
-        ("error_401_auth_enabled.http", "list", 401, "Could not validate credentials"),
+        (
+            "err_bad_json_embeddings.http",
+            "embed",
+            500,
+            "Internal Server Error: Expecting property name",
+        ),
+        (
+            "err_embeddings_missing_input.http",
+            "embed",
+            500,
+            "field required",
+        ),
+        (
+            "err_embeddings_unknown_model.http",
+            "embed",
+            404,
+            "Model not found in the model list",
+        ),
+        (
+            "err_embeddings_on_llm.http",
+            "embed",
+            500,
+            "is not for creating embedding",
+        ),
+        (
+            "err_rerank_unknown_model.http",
+            "rerank",
+            404,
+            "(cached, retry after 10.0s)",
+        ),
+        (
+            "err_chat_unknown_model_stream.http",
+            "stream",
+            404,
+            "uid: no-such-model",
+        ),
+        (
+            "err_launch_duplicate_uid.http",
+            "launch",
+            400,
+            "Model is already in the model list",
+        ),
+        (
+            "err_terminate_unknown_model.http",
+            "terminate",
+            400,
+            "Model not found",
+        ),
+        (
+            "error_401_auth_enabled.http",
+            "list",
+            401,
+            "Could not validate credentials",
+        ),
     ];
     for (file, call, status, words) in cases {
         let Some(reply) = captured_response(file, None) else {
@@ -343,7 +408,10 @@ async fn live_embeddings_keep_order_across_concurrent_batches() {
     let input = texts(100);
     let vectors = client.embed(&x.embed, &input).await.expect("embed 100");
     assert_eq!(vectors.len(), 100);
-    assert!(vectors.iter().all(|v| v.len() == 384), "MiniLM has 384 dimensions");
+    assert!(
+        vectors.iter().all(|v| v.len() == 384),
+        "MiniLM has 384 dimensions"
+    );
     // Each text alone must give the vector at its own position.
     for i in [0, 7, 8, 42, 99] {
         let alone = client
@@ -351,12 +419,18 @@ async fn live_embeddings_keep_order_across_concurrent_batches() {
             .await
             .expect("embed one");
         let best = (0..100)
-            .max_by(|a, b| cosine(&alone[0], &vectors[*a]).total_cmp(&cosine(&alone[0], &vectors[*b])))
+            .max_by(|a, b| {
+                cosine(&alone[0], &vectors[*a]).total_cmp(&cosine(&alone[0], &vectors[*b]))
+            })
             .expect("some");
         assert_eq!(best, i, "text {i} came back at position {best}");
         assert!(cosine(&alone[0], &vectors[i]) > 0.999);
     }
-    assert!(client.embed(&x.embed, &[]).await.expect("nothing").is_empty());
+    assert!(client
+        .embed(&x.embed, &[])
+        .await
+        .expect("nothing")
+        .is_empty());
 }
 
 #[tokio::test]
@@ -388,7 +462,10 @@ async fn live_rerank_and_non_streamed_chat() {
         .chat(&hello(&x.embed, 4))
         .await
         .expect_err("chat on an embedding model");
-    assert!(matches!(err, BackendError::Http { status: 500, .. }), "{err:?}");
+    assert!(
+        matches!(err, BackendError::Http { status: 500, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -411,7 +488,10 @@ async fn live_chat_streams_tokens_then_done() {
 
     // An unknown uid fails before any stream starts.
     let err = client
-        .chat_stream(&hello("lexinaut-no-such-model", 4), CancellationToken::new())
+        .chat_stream(
+            &hello("lexinaut-no-such-model", 4),
+            CancellationToken::new(),
+        )
         .await
         .err()
         .expect("unknown model");
@@ -446,8 +526,14 @@ async fn live_chat_cancellation_stops_the_stream_early() {
             }
         }
     }
-    assert!(matches!(last, Some(Err(BackendError::Cancelled))), "{last:?}");
-    assert!((3..10).contains(&tokens), "{tokens} tokens after cancelling at 3");
+    assert!(
+        matches!(last, Some(Err(BackendError::Cancelled))),
+        "{last:?}"
+    );
+    assert!(
+        (3..10).contains(&tokens),
+        "{tokens} tokens after cancelling at 3"
+    );
     assert!(stream.next().await.is_none(), "nothing after the error");
 
     // A dropped stream frees the server: the next chat is answered at once.
@@ -457,7 +543,10 @@ async fn live_chat_cancellation_stops_the_stream_early() {
         .expect("stream");
     drop(stream);
     let started = Instant::now();
-    client.chat(&hello(&x.chat, 4)).await.expect("chat after drop");
+    client
+        .chat(&hello(&x.chat, 4))
+        .await
+        .expect("chat after drop");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
@@ -475,8 +564,13 @@ async fn live_launch_and_terminate_a_model_from_lexinaut() {
         .registrations(ModelType::Embedding)
         .await
         .expect("registrations");
-    assert!(registered.iter().any(|r| r.model_name == embed.model_name && !r.is_builtin));
-    assert!(registered.iter().any(|r| r.is_builtin), "built-in models are listed too");
+    assert!(registered
+        .iter()
+        .any(|r| r.model_name == embed.model_name && !r.is_builtin));
+    assert!(
+        registered.iter().any(|r| r.is_builtin),
+        "built-in models are listed too"
+    );
 
     let uid = format!("lexinaut-it-embed-{}", std::process::id());
     let spec = LaunchSpec {
@@ -498,11 +592,20 @@ async fn live_launch_and_terminate_a_model_from_lexinaut() {
     assert_eq!(launched, uid);
     let polls = polls.into_inner().expect("polls");
     eprintln!("launch polled {} times: {:?}", polls.len(), polls.last());
-    assert!(polls.iter().all(|p| p.uid == uid && (0.0..=1.0).contains(&p.progress)));
+    assert!(polls
+        .iter()
+        .all(|p| p.uid == uid && (0.0..=1.0).contains(&p.progress)));
 
-    let model = client.running_model(&uid).await.expect("list").expect("running");
+    let model = client
+        .running_model(&uid)
+        .await
+        .expect("list")
+        .expect("running");
     assert_eq!(model.dimensions, Some(384));
-    let v = client.embed(&uid, &texts(3)).await.expect("embed with the new copy");
+    let v = client
+        .embed(&uid, &texts(3))
+        .await
+        .expect("embed with the new copy");
     assert_eq!(v.len(), 3);
 
     // Launching the same uid again is refused, with the server's reason.
@@ -523,9 +626,10 @@ async fn live_launch_and_terminate_a_model_from_lexinaut() {
 #[tokio::test]
 async fn embed_retries_through_a_503_then_succeeds() {
     let Some(x) = live_xinference() else { return };
-    let Some(unavailable) =
-        captured_response("err_chat_on_embedding.http", Some((503, "Service Unavailable")))
-    else {
+    let Some(unavailable) = captured_response(
+        "err_chat_on_embedding.http",
+        Some((503, "Service Unavailable")),
+    ) else {
         return;
     };
     let proxy = FaultProxy::start(Some(&x.url)).await;
@@ -539,7 +643,10 @@ async fn embed_retries_through_a_503_then_succeeds() {
             ..XinferenceOptions::default()
         },
     );
-    let vectors = client.embed(&x.embed, &texts(10)).await.expect("third attempt");
+    let vectors = client
+        .embed(&x.embed, &texts(10))
+        .await
+        .expect("third attempt");
     assert_eq!(vectors.len(), 10);
     assert_eq!(proxy.requests(), 3, "two 503s, then the real answer");
 
@@ -547,7 +654,10 @@ async fn embed_retries_through_a_503_then_succeeds() {
     for _ in 0..4 {
         proxy.push(Fault::Reply(unavailable.clone()));
     }
-    let err = client.embed(&x.embed, &texts(2)).await.expect_err("503 four times");
+    let err = client
+        .embed(&x.embed, &texts(2))
+        .await
+        .expect_err("503 four times");
     assert!(err.is_unavailable(), "{err:?}");
     assert_eq!(err.status(), Some(503));
     assert_eq!(proxy.requests(), 7);
@@ -573,10 +683,20 @@ async fn a_stalled_server_times_out_within_the_limit() {
     let took = started.elapsed();
     assert!(matches!(err, BackendError::Timeout { .. }), "{err:?}");
     assert!(err.is_unavailable());
-    assert!(took >= limit && took < limit + Duration::from_secs(2), "{took:?}");
+    assert!(
+        took >= limit && took < limit + Duration::from_secs(2),
+        "{took:?}"
+    );
     assert_eq!(proxy.requests(), 1, "a timeout is not retried");
     // The next request goes through.
-    assert_eq!(client.embed(&x.embed, &texts(2)).await.expect("embed").len(), 2);
+    assert_eq!(
+        client
+            .embed(&x.embed, &texts(2))
+            .await
+            .expect("embed")
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -612,7 +732,10 @@ async fn a_chat_stream_cut_mid_answer_gives_tokens_then_an_error() {
         .expect("stream starts");
     let (text, tail) = collect_stream(stream).await;
     assert!(!text.is_empty());
-    assert!(matches!(&tail[..], [Err(BackendError::Timeout { .. })]), "{tail:?}");
+    assert!(
+        matches!(&tail[..], [Err(BackendError::Timeout { .. })]),
+        "{tail:?}"
+    );
 }
 
 // ---------------------------------------------------------------- live Chroma
@@ -658,11 +781,27 @@ async fn live_chroma_collections_upsert_query_and_delete() {
         kb_id,
     };
     client.delete_collection(&name).await.expect("clean slate");
-    let col = client.ensure_collection(&name, &meta).await.expect("create");
+    let col = client
+        .ensure_collection(&name, &meta)
+        .await
+        .expect("create");
     assert_eq!(col.kb_id(), Some(kb_id));
-    assert_eq!(client.ensure_collection(&name, &meta).await.expect("again").id, col.id);
-    let other = CollectionMetadata { dimension: 32, ..meta.clone() };
-    let err = client.ensure_collection(&name, &other).await.expect_err("other dimension");
+    assert_eq!(
+        client
+            .ensure_collection(&name, &meta)
+            .await
+            .expect("again")
+            .id,
+        col.id
+    );
+    let other = CollectionMetadata {
+        dimension: 32,
+        ..meta.clone()
+    };
+    let err = client
+        .ensure_collection(&name, &other)
+        .await
+        .expect_err("other dimension");
     assert!(matches!(err, BackendError::Protocol { .. }), "{err:?}");
 
     let records: Vec<VectorRecord> = (0..1000).map(record).collect();
@@ -671,7 +810,10 @@ async fn live_chroma_collections_upsert_query_and_delete() {
     eprintln!("upserted 1000 records in {:?}", started.elapsed());
     assert_eq!(client.count(&col).await.expect("count"), 1000);
     // Upserting again replaces, never duplicates.
-    client.upsert(&col, &records[..10]).await.expect("upsert again");
+    client
+        .upsert(&col, &records[..10])
+        .await
+        .expect("upsert again");
     assert_eq!(client.count(&col).await.expect("count"), 1000);
 
     let hits = client
@@ -690,7 +832,10 @@ async fn live_chroma_collections_upsert_query_and_delete() {
         .query(&col, &records[123].embedding, 3, Some(&filter))
         .await
         .expect("filtered query");
-    assert!(hits.iter().all(|h| h.metadata["doc_id"] == json!(4)), "{hits:?}");
+    assert!(
+        hits.iter().all(|h| h.metadata["doc_id"] == json!(4)),
+        "{hits:?}"
+    );
 
     let ids: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
     client.delete(&col, &ids).await.expect("delete by id");
@@ -711,7 +856,14 @@ async fn live_chroma_collections_upsert_query_and_delete() {
         .await
         .expect("ids");
     assert_eq!((page.len(), rest.len()), (60, 40));
-    assert!(client.get_ids(&col, None, 2000, 0).await.expect("all").len() == 890);
+    assert!(
+        client
+            .get_ids(&col, None, 2000, 0)
+            .await
+            .expect("all")
+            .len()
+            == 890
+    );
 
     let listed = client.list_collections().await.expect("list");
     assert!(listed.iter().any(|c| c.id == col.id));
@@ -739,7 +891,14 @@ async fn a_chroma_killed_mid_upsert_is_unreachable() {
         .expect("free port")
         .port();
     let mut server = tokio::process::Command::new(&bin)
-        .args(["run", "--host", "127.0.0.1", "--port", &port.to_string(), "--path"])
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--path",
+        ])
         .arg(dir.path().join("chroma"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -766,7 +925,10 @@ async fn a_chroma_killed_mid_upsert_is_unreachable() {
         dimension: 16,
         kb_id: 1,
     };
-    let col = client.ensure_collection("kill-test", &meta).await.expect("create");
+    let col = client
+        .ensure_collection("kill-test", &meta)
+        .await
+        .expect("create");
     let records: Vec<VectorRecord> = (0..20_000).map(record).collect();
     let upsert = {
         let client = client.clone();

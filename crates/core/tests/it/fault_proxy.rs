@@ -202,8 +202,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The folder of real Xinference responses captured for client tests, if present.
 pub fn captured_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/xinference-responses");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/xinference-responses");
     if dir.join("INDEX.md").is_file() {
         Some(dir)
     } else {
