@@ -19,6 +19,8 @@ APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils
   # fonts so Chinese renders in the window
   fonts-noto-cjk fonts-noto-core
+  # Python venvs for the real Chroma and Xinference servers the tests run (scripts/backends.sh)
+  python3-venv python3-pip
   # Node.js for the UI build when the machine has none
   git ca-certificates
 )

@@ -97,8 +97,14 @@ export type BackendStatus = {
 	url: string | null,
 	/**  `not_configured`, `reachable` or `unreachable`. */
 	state: string,
-	/**  Details: the version answered, or why it failed. */
+	/**  Details: a summary of what answered, or why it failed. */
 	detail: string | null,
+	/**  The server's version, when it answered. */
+	version: string | null,
+	/**  Xinference: the models running (empty for Chroma). */
+	models: ModelStatus[],
+	/**  Chroma: how many collections the configured database holds. */
+	collections: number | null,
 };
 
 /**  The documents of a knowledge base changed (import finished, documents removed, ...). */
@@ -295,7 +301,11 @@ export type ErrorCode =
 /**  A file could not be read or was not a usable document. */
 "file" | 
 /**  A fault inside LexiNaut or its database. */
-"internal";
+"internal" | 
+/**  A backend (Xinference, Chroma) is down, overloaded or too slow: try again later. */
+"backend_unavailable" | 
+/**  A backend refused the request or answered something unusable. */
+"backend";
 
 /**  A file that was not imported, and why. */
 export type FileIssue = {
@@ -396,6 +406,18 @@ export type MessageStatus =
 "failed" | 
 /**  Stopped by the user. */
 "cancelled";
+
+/**  A model running on Xinference, as `doctor` shows it. */
+export type ModelStatus = {
+	/**  The uid requests name it by. */
+	uid: string,
+	/**  `embedding`, `LLM`, `rerank`, ... */
+	model_type: string,
+	/**  The registered model it runs. */
+	model_name: string,
+	/**  Vector size, for embedding models. */
+	dimensions: number | null,
+};
 
 /**  Which retrieval stages a question uses; `Auto` uses everything that is configured. */
 export type RetrievalMode = 

@@ -2,6 +2,7 @@
 //! diagnostics go to stderr through `tracing`.
 
 mod ask;
+mod models;
 mod output;
 
 use std::io::IsTerminal;
@@ -123,6 +124,11 @@ enum Command {
         /// Print text, pages and warnings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Models on the Xinference server: list, launch, terminate.
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
     },
     /// Check configuration, data directory, versions and backends.
     Doctor {
@@ -358,6 +364,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 generate,
             };
             ask::eval(&lib, &kb, file, options, json).await?;
+        }
+        Command::Models { command } => {
+            models::run(&Config::from_env(cli.data_dir), command).await?;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use lexinaut_core::backends::RunningModel;
 use lexinaut_core::{DoctorReport, Document, Extracted, Hit, ImportSummary, KnowledgeBase};
 use serde::Serialize;
 
@@ -72,6 +73,26 @@ pub fn kb_table(kbs: &[KnowledgeBase]) {
     }
     for kb in kbs {
         println!("{:<24} {:>6} documents", kb.name, kb.document_count);
+    }
+}
+
+pub fn models_table(models: &[RunningModel]) {
+    if models.is_empty() {
+        println!("no models running: lexinaut models launch NAME --type embedding|LLM|rerank");
+    }
+    for m in models {
+        let size = match (m.dimensions, m.context_length) {
+            (Some(d), _) => format!("{d} dims"),
+            (None, Some(c)) => format!("{c} ctx"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{:<24} {:<10} {:<28} {:<22} {size}",
+            m.uid,
+            m.model_type,
+            m.model_name,
+            m.engine.as_deref().unwrap_or("")
+        );
     }
 }
 
@@ -145,5 +166,8 @@ pub fn doctor(r: &DoctorReport) {
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default()
         );
+        for m in &b.models {
+            println!("{:<11} {} {} ({})", "", m.uid, m.model_type, m.model_name);
+        }
     }
 }

@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backends::{
+    ChromaClient, ChromaOptions, RetryPolicy, XinferenceClient, XinferenceOptions,
+};
 use crate::catalogue::CatalogueCounts;
+use crate::Config;
 
 /// Reachability of one backend.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -15,8 +19,27 @@ pub struct BackendStatus {
     pub url: Option<String>,
     /// `not_configured`, `reachable` or `unreachable`.
     pub state: String,
-    /// Details: the version answered, or why it failed.
+    /// Details: a summary of what answered, or why it failed.
     pub detail: Option<String>,
+    /// The server's version, when it answered.
+    pub version: Option<String>,
+    /// Xinference: the models running (empty for Chroma).
+    pub models: Vec<ModelStatus>,
+    /// Chroma: how many collections the configured database holds.
+    pub collections: Option<u32>,
+}
+
+/// A model running on Xinference, as `doctor` shows it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ModelStatus {
+    /// The uid requests name it by.
+    pub uid: String,
+    /// `embedding`, `LLM`, `rerank`, ...
+    pub model_type: String,
+    /// The registered model it runs.
+    pub model_name: String,
+    /// Vector size, for embedding models.
+    pub dimensions: Option<u32>,
 }
 
 /// The whole report.
@@ -36,33 +59,103 @@ pub struct DoctorReport {
     pub backends: Vec<BackendStatus>,
 }
 
-/// Probes `base` + `probe_path` with a short timeout.
-pub(crate) async fn probe(name: &str, url: Option<&str>, probe_path: &str) -> BackendStatus {
-    let Some(url) = url else {
-        return BackendStatus {
-            name: name.into(),
-            url: None,
-            state: "not_configured".into(),
-            detail: Some("embedded keyword search only".into()),
-        };
-    };
-    let target = format!("{}{probe_path}", url.trim_end_matches('/'));
-    let result = async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()?;
-        let resp = client.get(&target).send().await?.error_for_status()?;
-        resp.text().await
-    }
-    .await;
-    let (state, detail) = match result {
-        Ok(body) => ("reachable", body.chars().take(200).collect()),
-        Err(e) => ("unreachable", e.to_string()),
-    };
+/// Doctor's patience: a report must come back quickly even when a backend hangs.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn status(name: &str, url: Option<&str>, state: &str, detail: String) -> BackendStatus {
     BackendStatus {
         name: name.into(),
-        url: Some(url.into()),
+        url: url.map(str::to_owned),
         state: state.into(),
         detail: Some(detail),
+        version: None,
+        models: Vec::new(),
+        collections: None,
+    }
+}
+
+/// Asks Xinference for its version and running models.
+pub(crate) async fn probe_xinference(config: &Config) -> BackendStatus {
+    const NAME: &str = "xinference";
+    let url = config.xinference_url.as_deref();
+    let Some(url) = url else {
+        return status(
+            NAME,
+            None,
+            "not_configured",
+            "embedded keyword search only".into(),
+        );
+    };
+    let options = XinferenceOptions {
+        connect_timeout: PROBE_TIMEOUT,
+        request_timeout: PROBE_TIMEOUT,
+        retry: RetryPolicy::none(),
+        ..config.backends.xinference_options()
+    };
+    let result = async {
+        let client = XinferenceClient::new(url, options)?;
+        tokio::try_join!(client.version(), client.list_models())
+    }
+    .await;
+    match result {
+        Ok((version, models)) => {
+            let mut s = status(
+                NAME,
+                Some(url),
+                "reachable",
+                format!("Xinference {version}, {} models running", models.len()),
+            );
+            s.version = Some(version);
+            s.models = models
+                .into_iter()
+                .map(|m| ModelStatus {
+                    uid: m.uid,
+                    model_type: m.model_type,
+                    model_name: m.model_name,
+                    dimensions: m.dimensions,
+                })
+                .collect();
+            s
+        }
+        Err(e) => status(NAME, Some(url), "unreachable", e.to_string()),
+    }
+}
+
+/// Asks Chroma for its version and how many collections it holds.
+pub(crate) async fn probe_chroma(config: &Config) -> BackendStatus {
+    const NAME: &str = "chroma";
+    let url = config.chroma_url.as_deref();
+    let Some(url) = url else {
+        return status(
+            NAME,
+            None,
+            "not_configured",
+            "embedded keyword search only".into(),
+        );
+    };
+    let options = ChromaOptions {
+        connect_timeout: PROBE_TIMEOUT,
+        request_timeout: PROBE_TIMEOUT,
+        retry: RetryPolicy::none(),
+        ..config.backends.chroma_options()
+    };
+    let result = async {
+        let client = ChromaClient::new(url, options)?;
+        tokio::try_join!(client.version(), client.collection_count())
+    }
+    .await;
+    match result {
+        Ok((version, collections)) => {
+            let mut s = status(
+                NAME,
+                Some(url),
+                "reachable",
+                format!("Chroma API {version}, {collections} collections"),
+            );
+            s.version = Some(version);
+            s.collections = Some(u32::try_from(collections).unwrap_or(u32::MAX));
+            s
+        }
+        Err(e) => status(NAME, Some(url), "unreachable", e.to_string()),
     }
 }

@@ -34,6 +34,9 @@ pub enum CoreError {
     /// A file could not be extracted.
     #[error(transparent)]
     Extract(#[from] lexinaut_extract::ExtractError),
+    /// A model or vector backend failed or refused.
+    #[error(transparent)]
+    Backend(#[from] crate::backends::BackendError),
     /// A background task panicked or was aborted.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -53,6 +56,10 @@ pub enum ErrorCode {
     File,
     /// A fault inside LexiNaut or its database.
     Internal,
+    /// A backend (Xinference, Chroma) is down, overloaded or too slow: try again later.
+    BackendUnavailable,
+    /// A backend refused the request or answered something unusable.
+    Backend,
 }
 
 /// The boundary error: a code to branch on and a message naming the thing and the reason.
@@ -75,6 +82,8 @@ impl From<CoreError> for ApiError {
             CoreError::Database(_) | CoreError::Migrate(_) | CoreError::Task(_) => {
                 ErrorCode::Internal
             }
+            CoreError::Backend(b) if b.is_unavailable() => ErrorCode::BackendUnavailable,
+            CoreError::Backend(_) => ErrorCode::Backend,
         };
         Self {
             code,

@@ -1,6 +1,7 @@
 //! lexinaut-core: the library behind the desktop app, the CLI and the HTTP server.
 //! It owns the catalogue, ingestion and search; it knows nothing of Tauri.
 
+pub mod backends;
 pub mod catalogue;
 pub mod chat;
 pub mod chunk;
@@ -18,8 +19,8 @@ pub use catalogue::{
     Catalogue, CatalogueCounts, Document, DocumentStatus, Hit, KnowledgeBase, SearchFilter,
 };
 pub use chunk::ChunkSpec;
-pub use config::Config;
-pub use doctor::{BackendStatus, DoctorReport};
+pub use config::{BackendConfig, Config};
+pub use doctor::{BackendStatus, DoctorReport, ModelStatus};
 pub use error::{ApiError, CoreError, ErrorCode};
 pub use ingest::{FileIssue, ImportProgress, ImportSummary};
 pub use lexinaut_extract::Extracted;
@@ -208,16 +209,8 @@ impl Library {
     /// Health report: configuration, catalogue and backends.
     pub async fn doctor(&self) -> Result<DoctorReport, CoreError> {
         let (xinference, chroma) = tokio::join!(
-            doctor::probe(
-                "xinference",
-                self.config.xinference_url.as_deref(),
-                "/v1/models"
-            ),
-            doctor::probe(
-                "chroma",
-                self.config.chroma_url.as_deref(),
-                "/api/v2/heartbeat"
-            ),
+            doctor::probe_xinference(&self.config),
+            doctor::probe_chroma(&self.config),
         );
         Ok(DoctorReport {
             version: env!("CARGO_PKG_VERSION").into(),

@@ -6,6 +6,7 @@ mod docs;
 mod errors;
 mod ingest;
 mod kb;
+mod models;
 mod resume;
 mod search;
 mod support;

@@ -76,6 +76,8 @@ fn doctor_json_reports_data_dir_and_unconfigured_backends() {
     for b in backends {
         assert_eq!(b["state"], "not_configured", "{b}");
         assert!(b["url"].is_null(), "{b}");
+        assert!(b["version"].is_null(), "{b}");
+        assert_eq!(b["models"], serde_json::json!([]), "{b}");
     }
 }
 

@@ -244,6 +244,7 @@ pub fn test_config(root: &Path) -> Config {
         data_dir: root.join("data"),
         xinference_url: None,
         chroma_url: None,
+        backends: Default::default(),
         max_file_bytes: 200 * 1024 * 1024,
         file_timeout_secs: 300,
     }
