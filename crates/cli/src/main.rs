@@ -289,8 +289,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 lexinaut_core::ImportSummary::default()
             };
             if !paths.is_empty() && !summary.cancelled {
-                let more = lib.ingest(kb.id, paths, &progress, cancel).await?;
+                let more = lib.ingest(kb.id, paths, &progress, cancel.clone()).await?;
                 summary.merge(more);
+            }
+            if lib.vectors_enabled() && !summary.cancelled {
+                // The app embeds in the background; the CLI finishes the job before it exits.
+                let progress = move |done: u64, left: i64| {
+                    if show_bar {
+                        eprint!("\rembedding: {done} chunks stored, {left} to go   ");
+                    }
+                };
+                match lib.drain_vectors(Some(kb.id), &progress, &cancel).await {
+                    Ok(report) => {
+                        if show_bar {
+                            eprintln!();
+                        }
+                        tracing::info!(embedded = report.embedded, deleted = report.deleted, backlog = report.backlog, "vectors stored in Chroma");
+                    }
+                    Err(e) => tracing::warn!(
+                        "the documents are searchable by keyword; their vectors wait until the backends answer: {e}"
+                    ),
+                }
             }
             if json {
                 output::json(&summary)?;

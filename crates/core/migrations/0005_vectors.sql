@@ -44,3 +44,10 @@ CREATE TABLE id_counters (
     next INTEGER NOT NULL
 );
 INSERT INTO id_counters (name, next) SELECT 'chunks', COALESCE(MAX(id), 0) + 1 FROM chunks;
+
+-- This library's identity, in the names of its Chroma collections: two libraries (two users,
+-- a test run beside the app) can share one Chroma server without touching each other's vectors.
+CREATE TABLE library (
+    id TEXT NOT NULL
+);
+INSERT INTO library (id) VALUES (lower(hex(randomblob(6))));

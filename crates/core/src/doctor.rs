@@ -57,6 +57,22 @@ pub struct DoctorReport {
     pub counts: CatalogueCounts,
     /// Backends: without any, LexiNaut runs on its embedded keyword search.
     pub backends: Vec<BackendStatus>,
+    /// Models in use: embedding, chat and rerank uids (when configured).
+    pub models: ConfiguredModels,
+    /// Chunks still waiting for their vector (0 when vectors are off).
+    #[specta(type = f64)]
+    pub vector_backlog: i64,
+}
+
+/// The models LexiNaut is configured to use.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ConfiguredModels {
+    /// Embedding model uid (`LEXINAUT_EMBED_MODEL`).
+    pub embedding: Option<String>,
+    /// Chat model uid (`LEXINAUT_CHAT_MODEL`).
+    pub chat: Option<String>,
+    /// Rerank model uid (`LEXINAUT_RERANK_MODEL`).
+    pub rerank: Option<String>,
 }
 
 /// Doctor's patience: a report must come back quickly even when a backend hangs.

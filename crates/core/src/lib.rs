@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 mod ingest;
 pub mod keyword;
+pub mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub use catalogue::{
 };
 pub use chunk::ChunkSpec;
 pub use config::{BackendConfig, Config};
-pub use doctor::{BackendStatus, DoctorReport, ModelStatus};
+pub use doctor::{BackendStatus, ConfiguredModels, DoctorReport, ModelStatus};
 pub use error::{ApiError, CoreError, ErrorCode};
 pub use ingest::{FileIssue, ImportProgress, ImportSummary};
 pub use lexinaut_extract::Extracted;
@@ -39,6 +40,10 @@ pub struct Library {
     catalogue: Catalogue,
     segmenter: Arc<Segmenter>,
     chat_model: std::sync::RwLock<Option<Arc<dyn chat::ChatModel>>>,
+    backends: vectors::Backends,
+    vector_status: tokio::sync::watch::Sender<vectors::VectorStatus>,
+    embedder_wake: tokio::sync::Notify,
+    library_id: String,
 }
 
 impl Library {
@@ -46,11 +51,27 @@ impl Library {
     #[instrument(skip_all, fields(data_dir = %config.data_dir.display()), err)]
     pub async fn open(config: Config) -> Result<Self, CoreError> {
         let catalogue = Catalogue::open(&config.catalogue_path()).await?;
+        let backends = vectors::Backends::from_config(&config)?;
+        let library_id: String = sqlx::query_scalar("SELECT id FROM library LIMIT 1")
+            .fetch_one(&catalogue.pool)
+            .await?;
+        let chat_model: Option<Arc<dyn chat::ChatModel>> =
+            match (&backends.xinference, &config.backends.chat_model) {
+                (Some(client), Some(uid)) => Some(Arc::new(vectors::XinferenceChat::new(
+                    client.clone(),
+                    uid.clone(),
+                ))),
+                _ => None,
+            };
         Ok(Self {
             config,
             catalogue,
             segmenter: Arc::new(Segmenter::default()),
-            chat_model: std::sync::RwLock::new(None),
+            chat_model: std::sync::RwLock::new(chat_model),
+            backends,
+            vector_status: tokio::sync::watch::Sender::new(vectors::VectorStatus::default()),
+            embedder_wake: tokio::sync::Notify::new(),
+            library_id,
         })
     }
 
@@ -61,6 +82,11 @@ impl Library {
             .chat_model
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = model;
+    }
+
+    /// This library's identity (it names the library's Chroma collections).
+    pub fn library_id(&self) -> &str {
+        &self.library_id
     }
 
     /// The configuration in force.
@@ -122,7 +148,7 @@ impl Library {
             .into_iter()
             .map(|p| std::path::absolute(&p).unwrap_or(p))
             .collect();
-        ingest::ingest(
+        let summary = ingest::ingest(
             &self.catalogue,
             Arc::clone(&self.segmenter),
             &self.config,
@@ -131,7 +157,10 @@ impl Library {
             progress,
             cancel,
         )
-        .await
+        .await;
+        // New chunks wait for vectors: the background embedder (if running) takes them now.
+        self.wake_embedder();
+        summary
     }
 
     /// Continues an import that was interrupted (crash, kill, cancel): the files whose jobs were
@@ -219,6 +248,16 @@ impl Library {
             sqlite_version: self.catalogue.sqlite_version().await?,
             counts: self.catalogue.counts().await?,
             backends: vec![xinference, chroma],
+            models: doctor::ConfiguredModels {
+                embedding: self.config.backends.embed_model.clone(),
+                chat: self.config.backends.chat_model.clone(),
+                rerank: self.config.backends.rerank_model.clone(),
+            },
+            vector_backlog: if self.backends.vectors_enabled() {
+                self.vector_backlog().await?
+            } else {
+                0
+            },
         })
     }
 }

@@ -139,10 +139,11 @@ pub struct VectorHit {
     pub metadata: Map<String, Value>,
 }
 
-/// A Chroma collection name for a knowledge base and embedding model: readable, within
-/// Chroma's rules (3–512 of `[a-zA-Z0-9._-]`, alphanumeric at both ends), and distinct for
-/// model names that differ only in characters Chroma does not allow.
-pub fn collection_name(kb_id: i64, embedding_model: &str) -> String {
+/// A Chroma collection name for a library's knowledge base and embedding model: readable,
+/// within Chroma's rules (3–512 of `[a-zA-Z0-9._-]`, alphanumeric at both ends), and distinct
+/// for model names that differ only in characters Chroma does not allow. `library` (a short
+/// hex id) keeps libraries sharing one server apart.
+pub fn collection_name(library: &str, kb_id: i64, embedding_model: &str) -> String {
     let readable: String = embedding_model
         .chars()
         .map(|c| {
@@ -155,7 +156,12 @@ pub fn collection_name(kb_id: i64, embedding_model: &str) -> String {
         .take(64)
         .collect();
     let hash = blake3::hash(embedding_model.as_bytes()).to_hex();
-    format!("lexinaut-kb{kb_id}-{readable}-{}", &hash[..8])
+    let library: String = library
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    format!("lexinaut-{library}-kb{kb_id}-{readable}-{}", &hash[..8])
 }
 
 /// A client of one Chroma server. Cheap to clone; share one per server.

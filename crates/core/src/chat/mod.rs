@@ -35,12 +35,19 @@ const DEFAULT_CONTEXT_TOKENS: usize = 4096;
 /// How often the streaming answer is re-rendered to HTML for the window.
 const RENDER_EVERY: Duration = Duration::from_millis(80);
 
+/// What answers need to know of a chat model to budget its prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatModelInfo {
+    /// The model's name (its tokenizer family is guessed from it).
+    pub name: String,
+    /// Its context window in tokens, when known.
+    pub context_tokens: Option<usize>,
+}
+
 /// A model that writes answers: Xinference's chat endpoint in the app, anything in tests.
 pub trait ChatModel: Send + Sync {
-    /// The model's name (used for its tokenizer estimate).
-    fn name(&self) -> &str;
-    /// The model's context window in tokens, when known.
-    fn context_tokens(&self) -> Option<usize>;
+    /// Name and context window (may ask the server once).
+    fn info(&self) -> BoxFuture<'_, ChatModelInfo>;
     /// Streams the reply to `messages` as text pieces; stops when `cancel` fires or the stream
     /// is dropped.
     fn stream(
@@ -300,6 +307,12 @@ pub enum ChatEvent {
         /// Sources the answer may cite.
         citations: Vec<Citation>,
     },
+    /// The sources changed before any text was written: the prompt was too long for the
+    /// model and was rebuilt with fewer passages.
+    Sources {
+        /// Sources the answer may cite now.
+        citations: Vec<Citation>,
+    },
     /// A piece of the answer's text.
     Token {
         /// The new text.
@@ -419,10 +432,16 @@ impl Library {
         let mut used_rerank = false;
         if matches!(mode, RetrievalMode::Auto | RetrievalMode::HybridRerank) {
             candidates.truncate(settings.rerank_k.max(settings.final_k) as usize);
+            let before = candidates.clone();
             match self.rerank(query, candidates).await {
                 Ok((reranked, ran)) => {
                     candidates = reranked;
                     used_rerank = ran;
+                }
+                // Auto keeps the fused order when the rerank model fails.
+                Err(e) if mode == RetrievalMode::Auto => {
+                    tracing::warn!(error = %e, "rerank failed; keeping the fused order");
+                    candidates = before;
                 }
                 Err(e) => return Err(e),
             }
@@ -449,22 +468,26 @@ impl Library {
     /// Vector search, when an embedding model and a vector store are configured.
     async fn vector_hits(
         &self,
-        _kb_id: i64,
-        _query: &str,
-        _k: u32,
-        _filter: &SearchFilter,
+        kb_id: i64,
+        query: &str,
+        k: u32,
+        filter: &SearchFilter,
     ) -> Result<Option<Vec<Hit>>, CoreError> {
-        Ok(None)
+        self.vector_search(kb_id, query, k, filter).await
     }
 
     /// Reranks candidates with the rerank model, when one is configured; returns them and
     /// whether the model ran.
     async fn rerank(
         &self,
-        _query: &str,
+        query: &str,
         candidates: Vec<Candidate>,
     ) -> Result<(Vec<Candidate>, bool), CoreError> {
-        Ok((candidates, false))
+        let fallback = candidates.clone();
+        match self.rerank_candidates(query, candidates).await? {
+            Some(reranked) => Ok((reranked, true)),
+            None => Ok((fallback, false)),
+        }
     }
 
     /// Answers a question from a knowledge base, streaming `ChatEvent`s to `on_event`, and
@@ -551,52 +574,76 @@ impl Library {
         let mut error = None;
         let (content, citations) = match (mode, &model) {
             (AnswerMode::Generated, Some(model)) => {
-                let ratio = TokenRatio::for_model(model.name());
-                let budget =
-                    Budget::for_context(model.context_tokens().unwrap_or(DEFAULT_CONTEXT_TOKENS));
+                let info = model.info().await;
+                let ratio = TokenRatio::for_model(&info.name);
+                let mut context = info.context_tokens.unwrap_or(DEFAULT_CONTEXT_TOKENS);
                 let system = prompt::system_prompt(lang);
-                let history = fit_history(&history, budget.context / 4, ratio);
-                let fixed = ratio.estimate(system)
-                    + ratio.estimate(question)
-                    + history
-                        .iter()
-                        .map(|m| ratio.estimate(&m.content))
-                        .sum::<usize>()
-                    + 32;
-                let chosen: Vec<Citation> = prompt::pack(&citations, fixed, budget, ratio)
-                    .into_iter()
-                    .cloned()
-                    .collect();
-                on_event(ChatEvent::Started {
-                    conversation: conversation.clone(),
-                    question: user.clone(),
-                    retrieval_query: retrieval_query.clone(),
-                    mode,
-                    citations: chosen.clone(),
-                });
-                let sources: Vec<&Citation> = chosen.iter().collect();
-                let mut messages = vec![PromptMessage::new("system", system)];
-                messages.extend(history);
-                messages.push(PromptMessage::new(
-                    "user",
-                    prompt::grounded_question(question, &sources, lang),
-                ));
-                let max_tokens = u32::try_from(budget.answer).unwrap_or(1024);
-                let (text, outcome) =
-                    stream_answer(model.as_ref(), messages, max_tokens, on_event, &cancel).await;
-                match outcome {
-                    StreamOutcome::Done => {}
-                    StreamOutcome::Cancelled => status = MessageStatus::Cancelled,
-                    StreamOutcome::Failed(e) => {
-                        status = if text.is_empty() {
-                            MessageStatus::Failed
-                        } else {
-                            MessageStatus::Partial
-                        };
-                        error = Some(e.to_string());
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let budget = Budget::for_context(context);
+                    let history = fit_history(&history, budget.context / 4, ratio);
+                    let fixed = ratio.estimate(system)
+                        + ratio.estimate(question)
+                        + history
+                            .iter()
+                            .map(|m| ratio.estimate(&m.content))
+                            .sum::<usize>()
+                        + 32;
+                    // Renumbered 1..n: the model and the reader see the sources it was given.
+                    let chosen: Vec<Citation> = prompt::pack(&citations, fixed, budget, ratio)
+                        .into_iter()
+                        .cloned()
+                        .zip(1u32..)
+                        .map(|(c, n)| Citation { n, ..c })
+                        .collect();
+                    if attempt == 1 {
+                        on_event(ChatEvent::Started {
+                            conversation: conversation.clone(),
+                            question: user.clone(),
+                            retrieval_query: retrieval_query.clone(),
+                            mode,
+                            citations: chosen.clone(),
+                        });
+                    } else {
+                        on_event(ChatEvent::Sources {
+                            citations: chosen.clone(),
+                        });
                     }
+                    let sources: Vec<&Citation> = chosen.iter().collect();
+                    let mut messages = vec![PromptMessage::new("system", system)];
+                    messages.extend(history);
+                    messages.push(PromptMessage::new(
+                        "user",
+                        prompt::grounded_question(question, &sources, lang),
+                    ));
+                    let max_tokens = u32::try_from(budget.answer).unwrap_or(1024);
+                    let (text, outcome) =
+                        stream_answer(model.as_ref(), messages, max_tokens, on_event, &cancel)
+                            .await;
+                    match outcome {
+                        StreamOutcome::Done => {}
+                        StreamOutcome::Cancelled => status = MessageStatus::Cancelled,
+                        // The server's real window is smaller than it says (llama.cpp splits
+                        // it between parallel slots): try again with fewer passages.
+                        StreamOutcome::Failed(e)
+                            if text.is_empty() && attempt < 4 && is_context_overflow(&e) =>
+                        {
+                            tracing::warn!(context, error = %e, "prompt too long for the model; retrying with fewer passages");
+                            context = context * 3 / 5;
+                            continue;
+                        }
+                        StreamOutcome::Failed(e) => {
+                            status = if text.is_empty() {
+                                MessageStatus::Failed
+                            } else {
+                                MessageStatus::Partial
+                            };
+                            error = Some(e.to_string());
+                        }
+                    }
+                    break (text, chosen);
                 }
-                (text, chosen)
             }
             _ => {
                 on_event(ChatEvent::Started {
@@ -824,7 +871,7 @@ async fn condense(
     lang: Language,
     cancel: &CancellationToken,
 ) -> String {
-    let ratio = TokenRatio::for_model(model.name());
+    let ratio = TokenRatio::for_model(&model.info().await.name);
     let recent = fit_history(history, 1500, ratio);
     let prompt = prompt::condense_prompt(&recent, question, lang);
     let result = tokio::time::timeout(Duration::from_secs(60), async {
@@ -867,6 +914,21 @@ async fn condense(
             question.to_owned()
         }
     }
+}
+
+/// Whether a model may have refused the prompt for its length: the wording of llama.cpp, vLLM
+/// and OpenAI-style servers, or an in-stream error before any text (Xinference hides the
+/// reason of llama.cpp's refusal behind "The chat completion request failed").
+fn is_context_overflow(e: &CoreError) -> bool {
+    let message = e.to_string().to_lowercase();
+    message.contains("context size")
+        || message.contains("context length")
+        || message.contains("context window")
+        || message.contains("maximum context")
+        || matches!(
+            e,
+            CoreError::Backend(crate::backends::BackendError::Stream { .. })
+        )
 }
 
 enum StreamOutcome {

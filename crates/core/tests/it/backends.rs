@@ -21,11 +21,11 @@ use crate::fault_proxy::{captured_body, captured_response, Fault, FaultProxy, PA
 
 // ---------------------------------------------------------------- environment
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn skip(what: &str) {
+pub(crate) fn skip(what: &str) {
     assert!(
         env("LEXINAUT_TEST_REQUIRE_BACKENDS").as_deref() != Some("1"),
         "LEXINAUT_TEST_REQUIRE_BACKENDS=1 but {what} is not set: start the servers with \
@@ -35,14 +35,14 @@ fn skip(what: &str) {
 }
 
 /// The live Xinference server and its three model uids.
-struct Xinf {
-    url: String,
-    embed: String,
-    chat: String,
-    rerank: String,
+pub(crate) struct Xinf {
+    pub url: String,
+    pub embed: String,
+    pub chat: String,
+    pub rerank: String,
 }
 
-fn live_xinference() -> Option<Xinf> {
+pub(crate) fn live_xinference() -> Option<Xinf> {
     let vars = [
         "LEXINAUT_TEST_XINFERENCE_URL",
         "LEXINAUT_TEST_EMBED_MODEL",
@@ -64,7 +64,7 @@ fn live_xinference() -> Option<Xinf> {
     }
 }
 
-fn live_chroma() -> Option<String> {
+pub(crate) fn live_chroma() -> Option<String> {
     let url = env("LEXINAUT_TEST_CHROMA_URL");
     if url.is_none() {
         skip("LEXINAUT_TEST_CHROMA_URL");
@@ -774,7 +774,7 @@ async fn live_chroma_collections_upsert_query_and_delete() {
     assert!(pre.max_batch_size >= 300, "{pre:?}");
 
     let kb_id = i64::from(std::process::id());
-    let name = collection_name(kb_id, "test/embed model:v1");
+    let name = collection_name("a1b2c3", kb_id, "test/embed model:v1");
     let meta = CollectionMetadata {
         embedding_model: "test/embed model:v1".into(),
         dimension: 16,

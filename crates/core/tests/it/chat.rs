@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use lexinaut_core::chat::prompt::PromptMessage;
 use lexinaut_core::chat::{
-    AnswerMode, AskRequest, ChatEvent, ChatModel, MessageStatus, RetrievalMode, Role,
+    AnswerMode, AskRequest, ChatEvent, ChatModel, ChatModelInfo, MessageStatus, RetrievalMode, Role,
 };
 use lexinaut_core::{CancellationToken, CoreError, SearchFilter};
 
@@ -323,11 +323,13 @@ struct ScriptedModel {
 }
 
 impl ChatModel for ScriptedModel {
-    fn name(&self) -> &str {
-        "qwen-scripted"
-    }
-    fn context_tokens(&self) -> Option<usize> {
-        Some(2048)
+    fn info(&self) -> BoxFuture<'_, ChatModelInfo> {
+        Box::pin(async {
+            ChatModelInfo {
+                name: "qwen-scripted".into(),
+                context_tokens: Some(2048),
+            }
+        })
     }
     fn stream(
         &self,

@@ -9,3 +9,4 @@ mod ingest;
 mod library;
 mod search;
 mod support;
+mod vectors;

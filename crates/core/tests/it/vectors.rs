@@ -1,0 +1,344 @@
+//! Vectors end to end against the real servers: every chunk gets one vector in Chroma, deletes
+//! follow, vector and hybrid retrieval work, answers stream from the real chat model, a Chroma
+//! that dies leaves a backlog that drains when it is back, and a consistency check repairs
+//! differences. Needs the `LEXINAUT_TEST_*` servers (scripts/backends.sh); skips without them.
+
+use std::time::{Duration, Instant};
+
+use lexinaut_core::backends::{collection_name, ChromaClient, ChromaOptions};
+use lexinaut_core::chat::{AnswerMode, AskRequest, ChatEvent, MessageStatus, RetrievalMode};
+use lexinaut_core::vectors::VectorState;
+use lexinaut_core::{CancellationToken, Config, SearchFilter};
+use sqlx::Connection;
+
+use crate::backends::{env, live_chroma, live_xinference, skip};
+use crate::support::{write, TestLibrary};
+
+/// A library wired to the live servers (Chroma at `chroma_url`).
+async fn library(chroma_url: &str, chat: bool) -> Option<TestLibrary> {
+    let x = live_xinference()?;
+    let chroma = chroma_url.to_owned();
+    Some(
+        TestLibrary::open_with(move |c: &mut Config| {
+            c.xinference_url = Some(x.url.clone());
+            c.chroma_url = Some(chroma);
+            c.backends.embed_model = Some(x.embed.clone());
+            c.backends.rerank_model = Some(x.rerank.clone());
+            if chat {
+                c.backends.chat_model = Some(x.chat.clone());
+            }
+            c.backends.request_timeout_secs = 20;
+        })
+        .await,
+    )
+}
+
+fn chroma_client(url: &str) -> ChromaClient {
+    ChromaClient::new(url, ChromaOptions::default()).expect("chroma client")
+}
+
+async fn chunk_ids(t: &TestLibrary) -> Vec<i64> {
+    let mut raw = t.raw().await;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM chunks ORDER BY id")
+        .fetch_all(&mut raw)
+        .await
+        .expect("chunk ids");
+    raw.close().await.ok();
+    ids
+}
+
+async fn chroma_ids(t: &TestLibrary, url: &str, kb_id: i64, model: &str) -> Vec<i64> {
+    let client = chroma_client(url);
+    let Some(col) = client
+        .collection(&collection_name(t.lib.library_id(), kb_id, model))
+        .await
+        .expect("collection lookup")
+    else {
+        return Vec::new();
+    };
+    let mut ids: Vec<i64> = client
+        .get_ids(&col, None, 100_000, 0)
+        .await
+        .expect("ids")
+        .iter()
+        .filter_map(|i| i.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+async fn drain(t: &TestLibrary) -> lexinaut_core::vectors::DrainReport {
+    t.lib
+        .drain_vectors(None, &|_, _| {}, &CancellationToken::new())
+        .await
+        .expect("drain")
+}
+
+#[tokio::test]
+async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
+    let Some(url) = live_chroma() else { return };
+    let Some(t) = library(&url, false).await else {
+        return;
+    };
+    let model = env("LEXINAUT_TEST_EMBED_MODEL").expect("embed model");
+    let kb = t.kb("向量").await;
+    t.write_samples();
+    let extra = write(
+        &t.docs_dir().join("藏品.txt"),
+        "这块琥珀里封存着一只远古的蚊子，距今约四千万年。",
+    );
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert!(t.lib.vector_backlog().await.expect("backlog") > 0);
+
+    let report = drain(&t).await;
+    assert_eq!(report.backlog, 0);
+    let chunks = chunk_ids(&t).await;
+    assert_eq!(report.embedded as usize, chunks.len());
+    assert_eq!(
+        chroma_ids(&t, &url, kb.id, &model).await,
+        chunks,
+        "Chroma holds exactly the catalogue's chunks"
+    );
+
+    // Vector-only retrieval finds a paraphrase-free but keyword-free match by meaning.
+    let found = t
+        .lib
+        .retrieve(
+            kb.id,
+            "amber fossil mosquito",
+            &SearchFilter::default(),
+            RetrievalMode::Vector,
+            Default::default(),
+        )
+        .await
+        .expect("vector retrieval");
+    assert!(found.vector && !found.keyword);
+    assert!(!found.citations.is_empty());
+    let hybrid = t
+        .lib
+        .retrieve(
+            kb.id,
+            "琥珀",
+            &SearchFilter::default(),
+            RetrievalMode::HybridRerank,
+            Default::default(),
+        )
+        .await
+        .expect("hybrid retrieval");
+    assert!(hybrid.keyword && hybrid.vector && hybrid.rerank);
+    assert!(hybrid.citations.iter().any(|c| c.text.contains("琥珀")));
+
+    // The file changes: its old chunk's vector goes, the new chunk gets one.
+    write(&extra, "这块翡翠产自缅甸，颜色翠绿。");
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let report = drain(&t).await;
+    assert!(report.deleted >= 1, "{report:?}");
+    assert_eq!(
+        chroma_ids(&t, &url, kb.id, &model).await,
+        chunk_ids(&t).await
+    );
+}
+
+#[tokio::test]
+async fn answers_stream_from_the_real_chat_model_with_citations() {
+    let Some(url) = live_chroma() else { return };
+    let Some(t) = library(&url, true).await else {
+        return;
+    };
+    let kb = t.kb("生成").await;
+    write(
+        &t.docs_dir().join("policy.md"),
+        "# Travel policy\n\nExpense reports must be filed within fifteen working days after the trip.\n",
+    );
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    drain(&t).await;
+    let tokens = std::sync::Mutex::new(0usize);
+    let on_event = |e: ChatEvent| {
+        if matches!(e, ChatEvent::Token { .. }) {
+            *tokens.lock().expect("count") += 1;
+        }
+    };
+    let answer = t
+        .lib
+        .ask(
+            AskRequest {
+                kb_id: kb.id,
+                question: "When must expense reports be filed?".into(),
+                ..AskRequest::default()
+            },
+            &on_event,
+            CancellationToken::new(),
+        )
+        .await
+        .expect("ask");
+    assert_eq!(answer.mode, Some(AnswerMode::Generated), "{answer:?}");
+    assert_eq!(answer.status, MessageStatus::Complete, "{answer:?}");
+    assert!(!answer.content.trim().is_empty());
+    assert!(
+        *tokens.lock().expect("count") > 1,
+        "the answer arrived in pieces"
+    );
+    assert!(answer
+        .citations
+        .iter()
+        .any(|c| c.text.contains("fifteen working days")));
+}
+
+#[tokio::test]
+async fn a_chroma_outage_leaves_a_backlog_that_drains_when_it_returns() {
+    let Some(bin) = env("LEXINAUT_TEST_CHROMA_BIN") else {
+        skip("LEXINAUT_TEST_CHROMA_BIN");
+        return;
+    };
+    let store = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let start = || {
+        tokio::process::Command::new(&bin)
+            .args([
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--path",
+            ])
+            .arg(store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chroma")
+    };
+    let wait_up = |url: String| async move {
+        let client = chroma_client(&url);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client.heartbeat().await.is_err() {
+            assert!(Instant::now() < deadline, "chroma did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let mut server = start();
+    wait_up(url.clone()).await;
+    let Some(t) = library(&url, false).await else {
+        return;
+    };
+    let kb = t.kb("中断").await;
+    t.write_samples();
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    drain(&t).await;
+
+    // Chroma dies; new documents arrive.
+    server.start_kill().expect("kill");
+    server.wait().await.expect("reaped");
+    write(
+        &t.docs_dir().join("新.txt"),
+        "停电期间导入的文档：仓库盘点结果为三千二百件。",
+    );
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let err = t
+        .lib
+        .drain_vectors(None, &|_, _| {}, &CancellationToken::new())
+        .await
+        .expect_err("chroma is down");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    let backlog = t.lib.vector_backlog().await.expect("backlog");
+    assert!(backlog >= 1, "the new chunks wait: {backlog}");
+
+    // Questions still work from keywords.
+    let answer = t
+        .lib
+        .ask(
+            AskRequest {
+                kb_id: kb.id,
+                question: "仓库盘点结果是多少".into(),
+                ..AskRequest::default()
+            },
+            &|_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("keyword answers while Chroma is down");
+    assert!(answer
+        .citations
+        .iter()
+        .any(|c| c.text.contains("三千二百件")));
+
+    // The background embedder reports the outage, then drains once Chroma is back.
+    let cancel = CancellationToken::new();
+    let mut status = t.lib.watch_vector_status();
+    let lib = &t.lib;
+    let runner = lib.run_embedder(cancel.clone());
+    let observe = async {
+        let deadline = Duration::from_secs(90);
+        tokio::time::timeout(
+            deadline,
+            status.wait_for(|s| s.state == VectorState::Unavailable),
+        )
+        .await
+        .expect("status turns unavailable")
+        .expect("status channel");
+        server = start();
+        wait_up(url.clone()).await;
+        lib.wake_embedder();
+        tokio::time::timeout(
+            deadline,
+            status.wait_for(|s| s.state == VectorState::Ready && s.backlog == 0),
+        )
+        .await
+        .expect("backlog drains after Chroma returns")
+        .expect("status channel");
+        cancel.cancel();
+    };
+    tokio::join!(runner, observe);
+    let model = env("LEXINAUT_TEST_EMBED_MODEL").expect("model");
+    assert_eq!(
+        chroma_ids(&t, &url, kb.id, &model).await,
+        chunk_ids(&t).await
+    );
+    drop(server);
+}
+
+#[tokio::test]
+async fn the_consistency_check_repairs_chroma_and_the_catalogue() {
+    let Some(url) = live_chroma() else { return };
+    let Some(t) = library(&url, false).await else {
+        return;
+    };
+    let model = env("LEXINAUT_TEST_EMBED_MODEL").expect("model");
+    let kb = t.kb("校验").await;
+    t.write_samples();
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    drain(&t).await;
+    let client = chroma_client(&url);
+    let col = client
+        .collection(&collection_name(t.lib.library_id(), kb.id, &model))
+        .await
+        .expect("lookup")
+        .expect("collection exists");
+    let ids = chroma_ids(&t, &url, kb.id, &model).await;
+    // Lose two vectors behind LexiNaut's back, and add a stray one.
+    client
+        .delete(&col, &[ids[0].to_string(), ids[1].to_string()])
+        .await
+        .expect("delete");
+    let stray = lexinaut_core::backends::VectorRecord {
+        id: "999999".into(),
+        embedding: vec![0.1; 384],
+        document: None,
+        metadata: Default::default(),
+    };
+    client.upsert(&col, &[stray]).await.expect("stray");
+
+    let (requeued, removed) = t.lib.check_vectors().await.expect("check");
+    assert_eq!((requeued, removed), (2, 1));
+    assert_eq!(t.lib.vector_backlog().await.expect("backlog"), 2);
+    drain(&t).await;
+    assert_eq!(
+        chroma_ids(&t, &url, kb.id, &model).await,
+        chunk_ids(&t).await
+    );
+}
