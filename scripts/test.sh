@@ -50,12 +50,17 @@ step "Rust: tests"
   export LEXINAUT_TEST_REQUIRE_BACKENDS=1   # a missing server fails the backend tests
   cargo test --locked --workspace
 )
-stop_backends
 step "Rust: clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-step "End-to-end: the real app under Xvfb"
-(cd tests/e2e && xvfb-run -a -s "-screen 0 1280x1024x24" node --test --test-concurrency=1 ./*.test.mjs)
+step "End-to-end: the real app under Xvfb (with the same real backends)"
+(
+  # shellcheck disable=SC1091
+  source "$BACKENDS_DIR/test.env"
+  export LEXINAUT_TEST_REQUIRE_BACKENDS=1
+  cd tests/e2e && xvfb-run -a -s "-screen 0 1280x1024x24" node --test --test-concurrency=1 ./*.test.mjs
+)
+stop_backends
 
 step "Fuzz: every parser briefly (cargo-fuzz, ~3 s a target)"
 bash scripts/fuzz.sh --ci

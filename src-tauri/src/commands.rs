@@ -285,3 +285,10 @@ fn opener_error(path: &str, e: &tauri_plugin_opener::Error) -> ApiError {
         source: std::io::Error::other(e.to_string()),
     })
 }
+
+/// Vector indexing status (the status bar listens to `VectorStatusChanged` after this).
+#[tauri::command]
+#[specta::specta]
+pub fn vector_status(state: State<'_, AppState>) -> lexinaut_core::vectors::VectorStatus {
+    state.library.vector_status()
+}

@@ -9,3 +9,7 @@ pub struct CatalogueChanged {
     #[specta(type = i32)]
     pub kb_id: i64,
 }
+
+/// Vector indexing changed state (embedding, ready, a backend unavailable, backlog size).
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+pub struct VectorStatusChanged(pub lexinaut_core::vectors::VectorStatus);

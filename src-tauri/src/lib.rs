@@ -38,8 +38,12 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::source_view,
             commands::document_open,
             commands::document_reveal,
+            commands::vector_status,
         ])
-        .events(collect_events![events::CatalogueChanged])
+        .events(collect_events![
+            events::CatalogueChanged,
+            events::VectorStatusChanged
+        ])
 }
 
 /// Writes the TypeScript bindings for the UI to `path`.
@@ -81,6 +85,35 @@ async fn resume_interrupted_imports(app: tauri::AppHandle) {
     }
 }
 
+/// Embeds new chunks in the background for as long as the app runs, after checking the
+/// catalogue against Chroma once; every status change goes to the windows.
+async fn run_vectors(app: tauri::AppHandle) {
+    use tauri::Manager;
+    use tauri_specta::Event;
+    let state = app.state::<AppState>();
+    let library = &state.library;
+    if !library.vectors_enabled() {
+        return;
+    }
+    let mut status = library.watch_vector_status();
+    let forward = async {
+        while status.changed().await.is_ok() {
+            let current = status.borrow_and_update().clone();
+            let _ = events::VectorStatusChanged(current).emit(&app);
+        }
+    };
+    let check = async {
+        if let Err(e) = library.check_vectors().await {
+            tracing::warn!("could not check the vectors against Chroma yet: {e}");
+        }
+    };
+    let run = library.run_embedder(state.shutdown.clone());
+    tokio::join!(forward, async {
+        check.await;
+        run.await;
+    });
+}
+
 /// Starts the desktop app; returns when the last window closes.
 pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
@@ -108,15 +141,25 @@ pub fn run() -> ExitCode {
             library,
             imports: Default::default(),
             answers: Default::default(),
+            shutdown: lexinaut_core::CancellationToken::new(),
         })
         .setup(move |app| {
             builder.mount_events(app);
             let state: tauri::State<'_, AppState> = tauri::Manager::state(app);
             tauri::async_runtime::block_on(async { state.library.warm_up() });
             tauri::async_runtime::spawn(resume_interrupted_imports(app.handle().clone()));
+            tauri::async_runtime::spawn(run_vectors(app.handle().clone()));
             Ok(())
         })
-        .run(tauri::generate_context!());
+        .build(tauri::generate_context!());
+    let result = result.map(|app| {
+        app.run(|handle, event| {
+            if let tauri::RunEvent::Exit = event {
+                let state: tauri::State<'_, AppState> = tauri::Manager::state(handle);
+                state.shutdown.cancel();
+            }
+        });
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -14,6 +14,8 @@ pub struct AppState {
     pub imports: Running<i64>,
     /// Answers being written, by the id the window gave the request.
     pub answers: Running<u32>,
+    /// Stops background work (the embedder) when the app exits.
+    pub shutdown: CancellationToken,
 }
 
 /// Long operations that can be stopped, by key; each forgets itself when it ends.

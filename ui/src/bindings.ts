@@ -40,11 +40,14 @@ export const commands = {
 	documentOpen: (documentId: number) => typedError<null, ApiError>(__TAURI_INVOKE("document_open", { documentId })),
 	/**  Shows a catalogued document in the system's file manager. */
 	documentReveal: (documentId: number) => typedError<null, ApiError>(__TAURI_INVOKE("document_reveal", { documentId })),
+	/**  Vector indexing status (the status bar listens to `VectorStatusChanged` after this). */
+	vectorStatus: () => __TAURI_INVOKE<VectorStatus>("vector_status"),
 };
 
 /** Events */
 export const events = {
 	catalogueChanged: makeEvent<CatalogueChanged, CatalogueChanged>("catalogue-changed"),
+	vectorStatusChanged: makeEvent<VectorStatusChanged, VectorStatusChanged>("vector-status-changed"),
 };
 
 /* Types */
@@ -140,6 +143,13 @@ retrieval_query: string;
 mode: AnswerMode; 
 /**  Sources the answer may cite. */
 citations: Citation[] } | 
+/**
+ *  The sources changed before any text was written: the prompt was too long for the
+ *  model and was rebuilt with fewer passages.
+ */
+{ kind: "sources"; 
+/**  Sources the answer may cite now. */
+citations: Citation[] } | 
 /**  A piece of the answer's text. */
 { kind: "token"; 
 /**  The new text. */
@@ -211,6 +221,16 @@ export type Citation = {
 	rerank_score: number | null,
 };
 
+/**  The models LexiNaut is configured to use. */
+export type ConfiguredModels = {
+	/**  Embedding model uid (`LEXINAUT_EMBED_MODEL`). */
+	embedding: string | null,
+	/**  Chat model uid (`LEXINAUT_CHAT_MODEL`). */
+	chat: string | null,
+	/**  Rerank model uid (`LEXINAUT_RERANK_MODEL`). */
+	rerank: string | null,
+};
+
 /**  A conversation in a knowledge base. */
 export type Conversation = {
 	/**  Stable id. */
@@ -241,6 +261,10 @@ export type DoctorReport = {
 	counts: CatalogueCounts,
 	/**  Backends: without any, LexiNaut runs on its embedded keyword search. */
 	backends: BackendStatus[],
+	/**  Models in use: embedding, chat and rerank uids (when configured). */
+	models: ConfiguredModels,
+	/**  Chunks still waiting for their vector (0 when vectors are off). */
+	vector_backlog: number | null,
 };
 
 /**  A document in the catalogue. */
@@ -482,6 +506,30 @@ export type SourceView = {
 	/**  Text of the document exists after `text`. */
 	more_after: boolean,
 };
+
+/**  What vector indexing is doing, for the status bar and `doctor`. */
+export type VectorState = 
+/**  No embedding model or vector store configured: keyword search only. */
+"off" | 
+/**  Every chunk has its vector. */
+"ready" | 
+/**  Embedding the backlog. */
+"embedding" | 
+/**  A backend is down or refusing; the backlog waits and drains when it returns. */
+"unavailable";
+
+/**  Vector indexing status. */
+export type VectorStatus = {
+	/**  What it is doing. */
+	state: VectorState,
+	/**  Chunks still without a vector, over all knowledge bases. */
+	backlog: number | null,
+	/**  The last backend error, while unavailable. */
+	last_error: string | null,
+};
+
+/**  Vector indexing changed state (embedding, ready, a backend unavailable, backlog size). */
+export type VectorStatusChanged = VectorStatus;
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

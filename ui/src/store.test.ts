@@ -57,6 +57,8 @@ function memoryBackend() {
     },
     search: async () => [],
     ...chatUnused(),
+    vectorStatus: async () => ({ state: "off", backlog: 0, last_error: null }),
+    onVectorStatus: async () => () => {},
     onCatalogueChanged: async (cb) => {
       changed = cb;
       return () => (changed = null);

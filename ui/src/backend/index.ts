@@ -13,6 +13,7 @@ import type {
   KnowledgeBase,
   ApiError,
   SourceView,
+  VectorStatus,
 } from "../bindings";
 
 export type {
@@ -29,6 +30,7 @@ export type {
   KnowledgeBase,
   ApiError,
   SourceView,
+  VectorStatus,
 };
 
 /** An error from the core, with its stable code. */
@@ -54,6 +56,8 @@ export interface Backend {
   cancelImport(kbId: number): Promise<boolean>;
   search(kbId: number, query: string, k: number): Promise<Hit[]>;
   onCatalogueChanged(cb: (kbId: number) => void): Promise<() => void>;
+  vectorStatus(): Promise<VectorStatus>;
+  onVectorStatus(cb: (s: VectorStatus) => void): Promise<() => void>;
   ask(request: AskRequest, requestId: number, onEvent: (e: ChatEvent) => void): Promise<ChatMessage>;
   regenerate(conversationId: number, requestId: number, onEvent: (e: ChatEvent) => void): Promise<ChatMessage>;
   stopAnswer(requestId: number): Promise<boolean>;

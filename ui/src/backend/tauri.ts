@@ -36,6 +36,8 @@ export const tauriBackend: Backend = {
   cancelImport: (kbId) => commands.importCancel(kbId),
   search: (kbId, query, k) => unwrap(commands.search(kbId, query, k)),
   onCatalogueChanged: (cb) => events.catalogueChanged.listen((e) => cb(e.payload.kb_id)),
+  vectorStatus: () => commands.vectorStatus(),
+  onVectorStatus: (cb) => events.vectorStatusChanged.listen((e) => cb(e.payload)),
   ask: (request, requestId, onEvent) => unwrap(commands.chatAsk(request, requestId, eventChannel(onEvent))),
   regenerate: (conversationId, requestId, onEvent) =>
     unwrap(commands.chatRegenerate(conversationId, requestId, eventChannel(onEvent))),

@@ -578,8 +578,14 @@ impl XinferenceClient {
     ) -> Result<Vec<Vec<f32>>, BackendError> {
         let batch_size = self.inner.options.embed_batch_size.max(1);
         let concurrency = self.inner.options.embed_concurrency.max(1);
-        let batches: Vec<Vec<Vec<f32>>> = stream::iter(texts.chunks(batch_size))
+        // The futures are made before they are streamed: a closure inside the stream type
+        // would make this future `Send` only for some lifetimes, and Tauri commands that
+        // embed (questions) need it `Send` for all.
+        let requests: Vec<_> = texts
+            .chunks(batch_size)
             .map(|batch| self.embed_batch(model, batch))
+            .collect();
+        let batches: Vec<Vec<Vec<f32>>> = stream::iter(requests)
             .buffered(concurrency)
             .try_collect()
             .await?;

@@ -69,7 +69,11 @@ export function createChatStore(backend: Backend) {
           state.currentId = e.conversation.id;
           state.messages = [];
         }
-        state.messages.push(e.question);
+        if (!state.messages.some((m) => m.id === e.question.id)) state.messages.push(e.question);
+        break;
+      case "sources":
+        // The prompt was rebuilt with fewer passages before any text was written.
+        pending.citations = e.citations;
         break;
       case "token":
         pending.text += e.text;
