@@ -292,3 +292,55 @@ fn opener_error(path: &str, e: &tauri_plugin_opener::Error) -> ApiError {
 pub fn vector_status(state: State<'_, AppState>) -> lexinaut_core::vectors::VectorStatus {
     state.library.vector_status()
 }
+
+/// The settings file and environment, for the settings screen.
+#[tauri::command]
+#[specta::specta]
+pub fn settings_get(
+    state: State<'_, AppState>,
+) -> Result<lexinaut_core::settings::SettingsView, ApiError> {
+    Ok(state.library.settings()?)
+}
+
+/// Saves the settings and switches to the backends they name (no restart).
+#[tauri::command]
+#[specta::specta]
+pub async fn settings_save(
+    state: State<'_, AppState>,
+    settings: lexinaut_core::settings::Settings,
+) -> Result<lexinaut_core::settings::SettingsView, ApiError> {
+    Ok(state.library.apply_settings(settings)?)
+}
+
+/// Running and launchable models of the configured Xinference.
+#[tauri::command]
+#[specta::specta]
+pub async fn models_list(
+    state: State<'_, AppState>,
+) -> Result<lexinaut_core::models::ModelsView, ApiError> {
+    Ok(state.library.models().await?)
+}
+
+/// Launches a model on Xinference and waits until it serves; progress streams over `on_progress`.
+#[tauri::command]
+#[specta::specta]
+pub async fn model_launch(
+    state: State<'_, AppState>,
+    request: lexinaut_core::models::LaunchRequest,
+    on_progress: Channel<lexinaut_core::backends::LaunchProgress>,
+) -> Result<String, ApiError> {
+    let report = move |p| {
+        let _ = on_progress.send(p);
+    };
+    Ok(state
+        .library
+        .launch_model(&request, &report, state.shutdown.child_token())
+        .await?)
+}
+
+/// Stops a model running on Xinference.
+#[tauri::command]
+#[specta::specta]
+pub async fn model_terminate(state: State<'_, AppState>, uid: String) -> Result<(), ApiError> {
+    Ok(state.library.terminate_model(&uid).await?)
+}

@@ -39,6 +39,11 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::document_open,
             commands::document_reveal,
             commands::vector_status,
+            commands::settings_get,
+            commands::settings_save,
+            commands::models_list,
+            commands::model_launch,
+            commands::model_terminate,
         ])
         .events(collect_events![
             events::CatalogueChanged,
@@ -157,6 +162,8 @@ pub fn run() -> ExitCode {
             if let tauri::RunEvent::Exit = event {
                 let state: tauri::State<'_, AppState> = tauri::Manager::state(handle);
                 state.shutdown.cancel();
+                // A managed Chroma must not outlive the app.
+                tauri::async_runtime::block_on(state.library.shutdown());
             }
         });
     });

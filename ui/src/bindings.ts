@@ -42,6 +42,16 @@ export const commands = {
 	documentReveal: (documentId: number) => typedError<null, ApiError>(__TAURI_INVOKE("document_reveal", { documentId })),
 	/**  Vector indexing status (the status bar listens to `VectorStatusChanged` after this). */
 	vectorStatus: () => __TAURI_INVOKE<VectorStatus>("vector_status"),
+	/**  The settings file and environment, for the settings screen. */
+	settingsGet: () => typedError<SettingsView, ApiError>(__TAURI_INVOKE("settings_get")),
+	/**  Saves the settings and switches to the backends they name (no restart). */
+	settingsSave: (settings: Settings) => typedError<SettingsView, ApiError>(__TAURI_INVOKE("settings_save", { settings })),
+	/**  Running and launchable models of the configured Xinference. */
+	modelsList: () => typedError<ModelsView, ApiError>(__TAURI_INVOKE("models_list")),
+	/**  Launches a model on Xinference and waits until it serves; progress streams over `on_progress`. */
+	modelLaunch: (request: LaunchRequest, onProgress: Channel<LaunchProgress>) => typedError<string, ApiError>(__TAURI_INVOKE("model_launch", { request, onProgress })),
+	/**  Stops a model running on Xinference. */
+	modelTerminate: (uid: string) => typedError<null, ApiError>(__TAURI_INVOKE("model_terminate", { uid })),
 };
 
 /** Events */
@@ -420,6 +430,40 @@ export type KnowledgeBase = {
 	document_count: number,
 };
 
+/**  Where a launch stands, polled while `POST /v1/models` is pending. */
+export type LaunchProgress = {
+	/**  The uid being launched. */
+	uid: string,
+	/**  0.0 to 1.0 as the server reports it (downloads move it; loading sits at 1.0). */
+	progress: number | null,
+	/**  The server's stage name (`pending`, `downloading`, `loading`, ...). */
+	stage: string,
+	/**  Seconds since the launch was requested. */
+	elapsed_secs: number | null,
+};
+
+/**  A model to launch, as the settings screen asks for it. */
+export type LaunchRequest = {
+	/**  Registered model name, e.g. `bge-large-zh-v1.5`. */
+	model_name?: string,
+	/**  `embedding`, `LLM` or `rerank`. */
+	model_type?: string,
+	/**  Engine: `sentence_transformers`, `llama.cpp`, `transformers`, `vLLM`, ... */
+	engine?: string | null,
+	/**  Weights format: `pytorch`, `ggufv2`, ... */
+	format?: string | null,
+	/**  Size in billions of parameters as the registration spells it (`7`, `0_135`). */
+	size_in_billions?: string | null,
+	/**  Quantization (`Q4_K_M`, `none`, ...). */
+	quantization?: string | null,
+	/**  Copies to run. */
+	replica?: number | null,
+	/**  The uid to run it under (default: the model name). */
+	uid?: string | null,
+	/**  Engine options as a JSON object (`{"n_ctx": 4096, "gpu_idx": [0]}`). */
+	options?: string | null,
+};
+
 /**  Whether a message is whole. */
 export type MessageStatus = 
 /**  Finished normally. */
@@ -441,6 +485,26 @@ export type ModelStatus = {
 	model_name: string,
 	/**  Vector size, for embedding models. */
 	dimensions: number | null,
+};
+
+/**  Models of the configured Xinference. */
+export type ModelsView = {
+	/**  Models running now. */
+	running: RunningModel[],
+	/**  Embedding models that can be launched. */
+	embedding: RegisteredModel[],
+	/**  Chat models that can be launched. */
+	llm: RegisteredModel[],
+	/**  Rerank models that can be launched. */
+	rerank: RegisteredModel[],
+};
+
+/**  A model the server knows how to launch (`GET /v1/model_registrations/{type}`). */
+export type RegisteredModel = {
+	/**  The name to launch it by. */
+	model_name: string,
+	/**  Shipped with Xinference (true) or registered by a user (false). */
+	is_builtin?: boolean,
 };
 
 /**  Which retrieval stages a question uses; `Auto` uses everything that is configured. */
@@ -475,6 +539,28 @@ export type Role =
 /**  LexiNaut. */
 "assistant";
 
+/**  A model running on the server (`GET /v1/models`). */
+export type RunningModel = {
+	/**  The uid requests name it by. */
+	id: string,
+	/**  `embedding`, `LLM`, `rerank`, or another kind LexiNaut does not use. */
+	model_type: string,
+	/**  The registered model it runs (e.g. `bge-large-zh-v1.5`). */
+	model_name: string,
+	/**  Inference engine (`sentence_transformers`, `llama.cpp`, `vLLM`, ...). */
+	model_engine?: string | null,
+	/**  Weights format (`pytorch`, `ggufv2`, ...). */
+	model_format?: string | null,
+	/**  Vector size, for embedding models. */
+	dimensions?: number | null,
+	/**  Longest input in tokens, for embedding and rerank models. */
+	max_tokens?: number | null,
+	/**  Context window in tokens, for chat models. */
+	context_length?: number | null,
+	/**  Copies serving it. */
+	replica?: number | null,
+};
+
 /**  Limits a search to part of a knowledge base. Empty fields do not limit. */
 export type SearchFilter = {
 	/**  Only documents under this folder (absolute path prefix). */
@@ -485,6 +571,43 @@ export type SearchFilter = {
 	added_after?: number | null,
 	/**  Only documents added before this time (unix milliseconds). */
 	added_before?: number | null,
+};
+
+/**  The settings shown and edited in the settings screen. `None`/empty: not set. */
+export type Settings = {
+	/**  Xinference base URL, e.g. `http://127.0.0.1:9997`. */
+	xinference_url?: string | null,
+	/**  Xinference API key, when the server has authentication on. */
+	xinference_api_key?: string | null,
+	/**  Chroma base URL; empty with an embedding model set: LexiNaut runs its own Chroma. */
+	chroma_url?: string | null,
+	/**  Chroma token, for a remote Chroma with authentication. */
+	chroma_token?: string | null,
+	/**  Chroma tenant (default `default_tenant`). */
+	chroma_tenant?: string | null,
+	/**  Chroma database (default `default_database`). */
+	chroma_database?: string | null,
+	/**  Embedding model uid on Xinference. */
+	embed_model?: string | null,
+	/**  Chat model uid on Xinference. */
+	chat_model?: string | null,
+	/**  Rerank model uid on Xinference. */
+	rerank_model?: string | null,
+};
+
+/**
+ *  The settings as the screen shows them: what the file says, what is in force, and which
+ *  keys the environment overrides (those cannot be changed from the screen).
+ */
+export type SettingsView = {
+	/**  Values from the settings file. */
+	file: Settings,
+	/**  Values in force (environment over file). */
+	effective: Settings,
+	/**  Keys set by `LEXINAUT_*` environment variables. */
+	from_environment: string[],
+	/**  Where the file is. */
+	path: string,
 };
 
 /**  A stretch of a document's text around a cited span, for the source viewer. */

@@ -1,5 +1,6 @@
 //! Typed configuration: where the data lives and which backends to use, from defaults,
-//! overridden by `LEXINAUT_*` environment variables and explicit arguments.
+//! the settings file, `LEXINAUT_*` environment variables and explicit arguments (each
+//! overriding the one before).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,12 @@ pub struct Config {
     pub file_timeout_secs: u64,
     /// Models, credentials and limits for the backends.
     pub backends: BackendConfig,
+    /// The `chroma` executable for a managed Chroma (`LEXINAUT_CHROMA_BIN`; found in the
+    /// set-up's cache or on the PATH when unset).
+    pub chroma_bin: Option<PathBuf>,
+    /// Run a Chroma of LexiNaut's own when vectors are configured without a Chroma URL
+    /// (`LEXINAUT_MANAGED_CHROMA`, default on; `0` turns it off).
+    pub managed_chroma: bool,
 }
 
 /// Which models to use and how to reach the backends (`LEXINAUT_*` environment variables).
@@ -130,11 +137,27 @@ impl BackendConfig {
 
 impl Config {
     /// Configuration from the environment; `data_dir` (e.g. a `--data-dir` flag) wins over it.
+    /// Values come from the environment first, then from the settings file
+    /// (`<data dir>/config.toml`, keys named like the variables without `LEXINAUT_`).
     pub fn from_env(data_dir: Option<PathBuf>) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let data_dir = data_dir
-            .or_else(|| var(DATA_DIR_ENV).map(PathBuf::from))
+            .or_else(|| env(DATA_DIR_ENV).map(PathBuf::from))
             .unwrap_or_else(default_data_dir);
+        let path = data_dir.join(crate::settings::SETTINGS_FILE);
+        let file = crate::settings::read_file(&path).unwrap_or_else(|e| {
+            tracing::warn!("ignoring the settings file: {e}");
+            Default::default()
+        });
+        let var = |name: &str| {
+            env(name).or_else(|| {
+                let key = name
+                    .strip_prefix("LEXINAUT_")
+                    .unwrap_or(name)
+                    .to_lowercase();
+                file.get(&key).cloned().filter(|v| !v.trim().is_empty())
+            })
+        };
         let max_file_bytes = var("LEXINAUT_MAX_FILE_MB")
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(Limits::default().max_file_bytes, |mb| mb * 1024 * 1024);
@@ -149,6 +172,9 @@ impl Config {
             max_file_bytes,
             file_timeout_secs,
             backends: BackendConfig::from_env(&var),
+            chroma_bin: var("LEXINAUT_CHROMA_BIN").map(PathBuf::from),
+            managed_chroma: var("LEXINAUT_MANAGED_CHROMA")
+                .is_none_or(|v| !matches!(v.trim(), "0" | "false" | "off" | "no")),
         }
     }
 
@@ -166,6 +192,15 @@ impl Config {
             .as_deref()
             .map(|url| ChromaClient::new(url, self.backends.chroma_options()))
             .transpose()
+    }
+
+    /// Whether this configuration asks for a managed Chroma: vectors are configured (Xinference
+    /// and an embedding model) but no Chroma URL is.
+    pub fn wants_managed_chroma(&self) -> bool {
+        self.managed_chroma
+            && self.chroma_url.is_none()
+            && self.xinference_url.is_some()
+            && self.backends.embed_model.is_some()
     }
 
     /// The SQLite catalogue file.

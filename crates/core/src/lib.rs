@@ -11,6 +11,8 @@ pub mod error;
 pub mod eval;
 mod ingest;
 pub mod keyword;
+pub mod models;
+pub mod settings;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -40,10 +42,11 @@ pub struct Library {
     catalogue: Catalogue,
     segmenter: Arc<Segmenter>,
     chat_model: std::sync::RwLock<Option<Arc<dyn chat::ChatModel>>>,
-    backends: vectors::Backends,
+    backends: std::sync::RwLock<vectors::Backends>,
     vector_status: tokio::sync::watch::Sender<vectors::VectorStatus>,
     embedder_wake: tokio::sync::Notify,
     library_id: String,
+    managed_chroma: std::sync::Mutex<Option<backends::ChromaServer>>,
 }
 
 impl Library {
@@ -51,27 +54,23 @@ impl Library {
     #[instrument(skip_all, fields(data_dir = %config.data_dir.display()), err)]
     pub async fn open(config: Config) -> Result<Self, CoreError> {
         let catalogue = Catalogue::open(&config.catalogue_path()).await?;
-        let backends = vectors::Backends::from_config(&config)?;
+        let mut managed = None;
+        let effective = with_managed_chroma(&config, &mut managed);
+        let backends = vectors::Backends::from_config(&effective)?;
+        let chat_model = backends.chat_model(&effective);
         let library_id: String = sqlx::query_scalar("SELECT id FROM library LIMIT 1")
             .fetch_one(&catalogue.pool)
             .await?;
-        let chat_model: Option<Arc<dyn chat::ChatModel>> =
-            match (&backends.xinference, &config.backends.chat_model) {
-                (Some(client), Some(uid)) => Some(Arc::new(vectors::XinferenceChat::new(
-                    client.clone(),
-                    uid.clone(),
-                ))),
-                _ => None,
-            };
         Ok(Self {
             config,
             catalogue,
             segmenter: Arc::new(Segmenter::default()),
             chat_model: std::sync::RwLock::new(chat_model),
-            backends,
+            backends: std::sync::RwLock::new(backends),
             vector_status: tokio::sync::watch::Sender::new(vectors::VectorStatus::default()),
             embedder_wake: tokio::sync::Notify::new(),
             library_id,
+            managed_chroma: std::sync::Mutex::new(managed),
         })
     }
 
@@ -87,6 +86,60 @@ impl Library {
     /// This library's identity (it names the library's Chroma collections).
     pub fn library_id(&self) -> &str {
         &self.library_id
+    }
+
+    /// The backends as configured now (settings may change them while the library is open).
+    pub(crate) fn backends(&self) -> vectors::Backends {
+        self.backends
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The settings file and environment, for the settings screen.
+    pub fn settings(&self) -> Result<settings::SettingsView, CoreError> {
+        settings::view(&self.config.data_dir)
+    }
+
+    /// Saves `settings` to the settings file and switches to the backends they name, without
+    /// a restart; environment variables keep winning over the file. The embedder is woken so a
+    /// newly configured embedding model starts on the backlog at once.
+    pub fn apply_settings(
+        &self,
+        new: settings::Settings,
+    ) -> Result<settings::SettingsView, CoreError> {
+        settings::save(&self.config.data_dir, new)?;
+        let mut config = Config::from_env(Some(self.config.data_dir.clone()));
+        config.max_file_bytes = self.config.max_file_bytes;
+        config.file_timeout_secs = self.config.file_timeout_secs;
+        let effective = {
+            let mut managed = self
+                .managed_chroma
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            with_managed_chroma(&config, &mut managed)
+        };
+        let backends = vectors::Backends::from_config(&effective)?;
+        self.set_chat_model(backends.chat_model(&effective));
+        *self
+            .backends
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = backends;
+        self.embedder_wake.notify_one();
+        tracing::info!("settings applied");
+        self.settings()
+    }
+
+    /// Stops what the library runs beside itself (a managed Chroma); call before exiting.
+    pub async fn shutdown(&self) {
+        let server = self
+            .managed_chroma
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(server) = server {
+            server.stop().await;
+        }
     }
 
     /// The configuration in force.
@@ -237,9 +290,13 @@ impl Library {
 
     /// Health report: configuration, catalogue and backends.
     pub async fn doctor(&self) -> Result<DoctorReport, CoreError> {
+        let current = self
+            .backends()
+            .config
+            .unwrap_or_else(|| self.config.clone());
         let (xinference, chroma) = tokio::join!(
-            doctor::probe_xinference(&self.config),
-            doctor::probe_chroma(&self.config),
+            doctor::probe_xinference(&current),
+            doctor::probe_chroma(&current),
         );
         Ok(DoctorReport {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -249,17 +306,45 @@ impl Library {
             counts: self.catalogue.counts().await?,
             backends: vec![xinference, chroma],
             models: doctor::ConfiguredModels {
-                embedding: self.config.backends.embed_model.clone(),
-                chat: self.config.backends.chat_model.clone(),
-                rerank: self.config.backends.rerank_model.clone(),
+                embedding: current.backends.embed_model.clone(),
+                chat: current.backends.chat_model.clone(),
+                rerank: current.backends.rerank_model.clone(),
             },
-            vector_backlog: if self.backends.vectors_enabled() {
+            vector_backlog: if self.backends().vectors_enabled() {
                 self.vector_backlog().await?
             } else {
                 0
             },
         })
     }
+}
+
+/// The configuration with a managed Chroma's URL filled in when it asks for one: starts the
+/// server if none runs, stops a running one that is no longer wanted.
+fn with_managed_chroma(config: &Config, managed: &mut Option<backends::ChromaServer>) -> Config {
+    let mut effective = config.clone();
+    if !config.wants_managed_chroma() {
+        if managed.take().is_some() {
+            tracing::info!(
+                "stopping the managed Chroma: a Chroma URL is configured or vectors are off"
+            );
+        }
+        return effective;
+    }
+    if managed.is_none() {
+        match backends::find_chroma_bin(config.chroma_bin.as_deref()) {
+            Some(bin) => match backends::ChromaServer::start(&bin, &config.data_dir.join("chroma")) {
+                Ok(server) => *managed = Some(server),
+                Err(e) => tracing::error!(bin = %bin.display(), "cannot start a managed Chroma: {e}"),
+            },
+            None => tracing::warn!(
+                "vectors are configured without a Chroma URL and no `chroma` executable was found \
+                 (run scripts/backends.sh install, or set LEXINAUT_CHROMA_URL or LEXINAUT_CHROMA_BIN)"
+            ),
+        }
+    }
+    effective.chroma_url = managed.as_ref().map(|m| m.url().to_owned());
+    effective
 }
 
 /// Extracts one file without touching any catalogue (the `extract` command).

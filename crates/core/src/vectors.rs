@@ -74,6 +74,8 @@ pub struct DrainReport {
 /// The backends the library uses for vectors and answers, built from the configuration.
 #[derive(Clone, Default)]
 pub(crate) struct Backends {
+    /// The configuration the clients were built from.
+    pub config: Option<crate::Config>,
     pub xinference: Option<XinferenceClient>,
     pub chroma: Option<ChromaClient>,
     pub embed_model: Option<String>,
@@ -85,12 +87,23 @@ pub(crate) struct Backends {
 impl Backends {
     pub fn from_config(config: &crate::Config) -> Result<Self, CoreError> {
         Ok(Self {
+            config: Some(config.clone()),
             xinference: config.xinference_client()?,
             chroma: config.chroma_client()?,
             embed_model: config.backends.embed_model.clone(),
             rerank_model: config.backends.rerank_model.clone(),
             collections: Arc::default(),
         })
+    }
+
+    /// The chat model the configuration names, served by its Xinference.
+    pub fn chat_model(&self, config: &crate::Config) -> Option<Arc<dyn ChatModel>> {
+        match (&self.xinference, &config.backends.chat_model) {
+            (Some(client), Some(uid)) => {
+                Some(Arc::new(XinferenceChat::new(client.clone(), uid.clone())))
+            }
+            _ => None,
+        }
     }
 
     /// Whether vectors can be made and stored.
@@ -193,7 +206,7 @@ impl Library {
                 .fetch_optional(&self.catalogue.pool)
                 .await?
                 .flatten();
-        Ok(own.or_else(|| self.backends.embed_model.clone()))
+        Ok(own.or_else(|| self.backends().embed_model.clone()))
     }
 
     /// Sets a knowledge base's embedding model (`None`: the configured default). Its chunks are
@@ -245,7 +258,7 @@ impl Library {
     ) -> Result<Collection, CoreError> {
         let key = (kb_id, model.to_owned());
         if let Some(c) = self
-            .backends
+            .backends()
             .collections
             .lock()
             .ok()
@@ -263,7 +276,7 @@ impl Library {
                 },
             )
             .await?;
-        if let Ok(mut m) = self.backends.collections.lock() {
+        if let Ok(mut m) = self.backends().collections.lock() {
             m.insert(key, collection.clone());
         }
         Ok(collection)
@@ -304,8 +317,8 @@ impl Library {
     ) -> Result<DrainReport, CoreError> {
         let mut report = DrainReport::default();
         let (Some(xinference), Some(chroma)) = (
-            self.backends.xinference.clone(),
-            self.backends.chroma.clone(),
+            self.backends().xinference.clone(),
+            self.backends().chroma.clone(),
         ) else {
             return Ok(report);
         };
@@ -523,8 +536,8 @@ impl Library {
         filter: &SearchFilter,
     ) -> Result<Option<Vec<Hit>>, CoreError> {
         let (Some(xinference), Some(chroma)) = (
-            self.backends.xinference.clone(),
-            self.backends.chroma.clone(),
+            self.backends().xinference.clone(),
+            self.backends().chroma.clone(),
         ) else {
             return Ok(None);
         };
@@ -572,8 +585,8 @@ impl Library {
         candidates: Vec<Candidate>,
     ) -> Result<Option<Vec<Candidate>>, CoreError> {
         let (Some(xinference), Some(model)) = (
-            self.backends.xinference.clone(),
-            self.backends.rerank_model.clone(),
+            self.backends().xinference.clone(),
+            self.backends().rerank_model.clone(),
         ) else {
             return Ok(None);
         };
@@ -598,7 +611,7 @@ impl Library {
 
     /// Whether vectors are configured (an embedding model, Xinference and Chroma).
     pub fn vectors_enabled(&self) -> bool {
-        self.backends.vectors_enabled()
+        self.backends().vectors_enabled()
     }
 
     /// Current vector indexing status.
@@ -632,12 +645,16 @@ impl Library {
     /// Runs until `cancel` fires: drains the embedding backlog whenever woken (imports wake it)
     /// or every 30 s, backing off while a backend is unavailable, and keeps the status current.
     pub async fn run_embedder(&self, cancel: CancellationToken) {
-        if !self.backends.vectors_enabled() {
-            self.set_status(VectorState::Off, 0, None);
-            return;
-        }
         let mut backoff = Duration::from_secs(1);
         loop {
+            if !self.backends().vectors_enabled() {
+                // Off until the settings turn vectors on (apply_settings wakes this loop).
+                self.set_status(VectorState::Off, 0, None);
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = self.embedder_wake.notified() => continue,
+                }
+            }
             let backlog = self.vector_backlog().await.unwrap_or(0);
             if backlog > 0 {
                 self.set_status(VectorState::Embedding, backlog, None);
@@ -676,7 +693,7 @@ impl Library {
     /// and repairs both sides: vectors Chroma lacks are queued again, vectors of chunks that no
     /// longer exist are deleted. Returns (requeued, removed).
     pub async fn check_vectors(&self) -> Result<(u64, u64), CoreError> {
-        let Some(chroma) = self.backends.chroma.clone() else {
+        let Some(chroma) = self.backends().chroma.clone() else {
             return Ok((0, 0));
         };
         let (mut requeued, mut removed) = (0u64, 0u64);

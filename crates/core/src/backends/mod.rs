@@ -13,6 +13,7 @@
 //!   ([`RetryPolicy`]); a caller sees an error only after the last attempt.
 
 mod chroma;
+mod chroma_server;
 mod http;
 mod retry;
 mod sse;
@@ -24,6 +25,7 @@ pub use chroma::{
     collection_name, ChromaClient, ChromaOptions, Collection, CollectionMetadata, PreFlight,
     VectorHit, VectorRecord,
 };
+pub use chroma_server::{find_chroma_bin, ChromaServer};
 pub use retry::RetryPolicy;
 pub use xinference::{
     ChatCompletion, ChatEvent, ChatMessage, ChatRequest, ChatRole, ChatStream, ChatUsage,

@@ -247,6 +247,8 @@ pub fn test_config(root: &Path) -> Config {
         backends: Default::default(),
         max_file_bytes: 200 * 1024 * 1024,
         file_timeout_secs: 300,
+        chroma_bin: None,
+        managed_chroma: false,
     }
 }
 

@@ -342,3 +342,85 @@ async fn the_consistency_check_repairs_chroma_and_the_catalogue() {
         chunk_ids(&t).await
     );
 }
+
+/// Pids of processes whose command line mentions `needle`.
+fn pids_with(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Drains until Chroma answers (a managed one takes a moment to start or restart).
+async fn drain_when_up(t: &TestLibrary) -> lexinaut_core::vectors::DrainReport {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match t
+            .lib
+            .drain_vectors(None, &|_, _| {}, &CancellationToken::new())
+            .await
+        {
+            Ok(r) => return r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "Chroma never came up: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_managed_chroma_is_started_restarted_and_stopped() {
+    let Some(bin) = env("LEXINAUT_TEST_CHROMA_BIN") else {
+        skip("LEXINAUT_TEST_CHROMA_BIN");
+        return;
+    };
+    let Some(x) = live_xinference() else { return };
+    let t = TestLibrary::open_with(move |c: &mut Config| {
+        c.xinference_url = Some(x.url.clone());
+        c.chroma_url = None;
+        c.chroma_bin = Some(bin.into());
+        c.managed_chroma = true;
+        c.backends.embed_model = Some(x.embed.clone());
+        c.backends.request_timeout_secs = 20;
+    })
+    .await;
+    let chroma_dir = t.lib.config().data_dir.join("chroma").display().to_string();
+    assert_eq!(pids_with(&chroma_dir).len(), 1, "one managed Chroma runs");
+    let kb = t.kb("托管").await;
+    t.write_samples();
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let report = drain_when_up(&t).await;
+    assert_eq!(report.backlog, 0);
+    assert!(report.embedded > 0);
+
+    // Killed behind LexiNaut's back: the supervisor starts it again and vectors keep working.
+    for pid in pids_with(&chroma_dir) {
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .expect("kill");
+    }
+    write(&t.docs_dir().join("之后.txt"), "重启之后导入的文档。");
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let report = drain_when_up(&t).await;
+    assert_eq!(report.backlog, 0);
+    assert_eq!(pids_with(&chroma_dir).len(), 1, "restarted once");
+
+    t.lib.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids_with(&chroma_dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the managed Chroma outlived shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
