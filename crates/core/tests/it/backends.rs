@@ -269,6 +269,38 @@ async fn captured_stream_yields_tokens_then_done_with_usage() {
 }
 
 #[tokio::test]
+async fn a_stream_that_ends_cleanly_but_early_is_a_stream_error() {
+    let Some(full) = captured_body("chat_stream_response.sse", "text/event-stream") else {
+        return;
+    };
+    // The captured stream without its last events (the finish_reason chunk and `[DONE]`),
+    // properly terminated: the server closed the body as if the answer were complete.
+    let text = String::from_utf8(full).expect("utf-8");
+    let head_end = text.find("\r\n\r\n").expect("head") + 4;
+    let body: String = crate::fault_proxy::dechunk(&text[head_end..]);
+    let events: Vec<&str> = body.split_inclusive("\r\n\r\n").collect();
+    let early = events[..events.len() - 3].concat();
+    let reply = format!(
+        "{}content-length: {}\r\n\r\n{early}",
+        text[..head_end - 2].replace("transfer-encoding: chunked\r\n", ""),
+        early.len()
+    );
+    let proxy = replay(reply.into_bytes()).await;
+    let stream = xinference(&proxy.url())
+        .chat_stream(&hello("smollm2-chat", 100), CancellationToken::new())
+        .await
+        .expect("stream");
+    let (tokens, tail) = collect_stream(stream).await;
+    assert!(tokens.starts_with("The ocean"), "{tokens:?}");
+    match &tail[..] {
+        [Err(BackendError::Stream { detail, .. })] => {
+            assert!(detail.contains("ended before"), "{detail}")
+        }
+        other => panic!("expected one Stream error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn captured_error_in_a_200_stream_is_a_stream_error() {
     let Some(reply) = captured_response("err_chat_on_embedding_stream.http", None) else {
         return;
