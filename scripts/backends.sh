@@ -86,6 +86,10 @@ PYEOF
 
 cmd_install() {
   local t; t=$(now)
+  # Two installs at once (two test runs) would build the same venv over each other: take turns.
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.install.lock"
+  flock 9
   local chroma_only=0
   [[ "${1:-}" == "--chroma-only" ]] && chroma_only=1
   # The two venvs are independent: install them side by side (network-bound).
@@ -96,6 +100,7 @@ cmd_install() {
   fi
   wait "$chroma_job" || rc=1
   ((rc == 0)) || die "install failed"
+  flock -u 9
   log "install complete in $(since "$t")"
 }
 
@@ -201,7 +206,12 @@ stop_group() { # pidfile name
   [[ -f "$1" ]] || return 0
   local pid; pid=$(cat "$1")
   # Started with setsid: the pid is its process-group id, and the group holds only this server's
-  # processes (Xinference's supervisor, worker and model subprocesses).
+  # processes (Xinference's supervisor, worker and model subprocesses). A live leader must still
+  # be our server (a pid can be reused after a crash).
+  if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$CACHE"; then
+    log "pid $pid in $1 is no longer a LexiNaut backend; not killing it"
+    rm -f "$1"; return 0
+  fi
   if kill -TERM -- "-$pid" 2>/dev/null; then
     for _ in $(seq 1 40); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL -- "-$pid" 2>/dev/null || true

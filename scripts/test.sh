@@ -25,7 +25,8 @@ stop_backends() {
   kill "$BACKENDS_JOB" 2>/dev/null || true
   bash scripts/backends.sh stop --dir "$BACKENDS_DIR" || true
 }
-trap stop_backends EXIT
+# Logs stay in $BACKENDS_DIR when something failed; after a green run it is removed.
+trap 'status=$?; stop_backends; if [ "$status" -eq 0 ]; then rm -rf "$BACKENDS_DIR"; fi' EXIT
 
 step "UI: type-check and build"
 bash scripts/build-ui.sh

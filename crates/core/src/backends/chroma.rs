@@ -179,15 +179,18 @@ struct Inner {
     pre_flight: OnceCell<PreFlight>,
 }
 
+/// One column of a query answer: a row per query embedding, a cell per hit (null when absent).
+type Column<T> = Option<Vec<Vec<Option<T>>>>;
+
 #[derive(Deserialize)]
 struct QueryResponse {
     ids: Vec<Vec<String>>,
     #[serde(default)]
-    distances: Option<Vec<Vec<Option<f32>>>>,
+    distances: Column<f32>,
     #[serde(default)]
-    documents: Option<Vec<Vec<Option<String>>>>,
+    documents: Column<String>,
     #[serde(default)]
-    metadatas: Option<Vec<Vec<Option<Map<String, Value>>>>>,
+    metadatas: Column<Map<String, Value>>,
 }
 
 #[derive(Deserialize)]
@@ -554,7 +557,7 @@ impl ChromaClient {
 }
 
 /// The results for the first (only) query embedding of a column the server may leave out.
-fn first_row<T>(column: Option<Vec<Vec<Option<T>>>>) -> Vec<Option<T>> {
+fn first_row<T>(column: Column<T>) -> Vec<Option<T>> {
     column
         .and_then(|rows| rows.into_iter().next())
         .unwrap_or_default()

@@ -35,7 +35,13 @@ impl Endpoint {
         connect_timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, BackendError> {
-        let base = base_url.trim().trim_end_matches('/').to_owned();
+        let base = base_url.trim().trim_end_matches('/');
+        // `127.0.0.1:9997` as people type it (and as Xinference prints it) means http.
+        let base = if base.contains("://") {
+            base.to_owned()
+        } else {
+            format!("http://{base}")
+        };
         let invalid = |reason: String| BackendError::Unreachable {
             backend,
             url: base.clone(),
@@ -280,4 +286,75 @@ pub(crate) fn path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{error_detail, Endpoint};
+    use crate::backends::{Backend, BackendError, RetryPolicy};
+
+    fn endpoint(url: &str) -> Result<Endpoint, BackendError> {
+        Endpoint::new(
+            Backend::Chroma,
+            url,
+            Default::default(),
+            Duration::from_secs(1),
+            RetryPolicy::none(),
+        )
+    }
+
+    #[test]
+    fn base_urls_are_normalized() {
+        let ep = endpoint(" 127.0.0.1:8000/ ").expect("scheme-less URL");
+        assert_eq!(
+            ep.url("/api/v2/heartbeat"),
+            "http://127.0.0.1:8000/api/v2/heartbeat"
+        );
+        assert_eq!(
+            endpoint("https://chroma.example.com/")
+                .expect("https")
+                .base(),
+            "https://chroma.example.com"
+        );
+        assert!(matches!(
+            endpoint("ftp://x"),
+            Err(BackendError::Unreachable { .. })
+        ));
+        assert!(matches!(
+            endpoint(""),
+            Err(BackendError::Unreachable { .. })
+        ));
+        assert!(matches!(
+            endpoint("http://[::1"),
+            Err(BackendError::Unreachable { .. })
+        ));
+    }
+
+    #[test]
+    fn error_bodies_of_both_servers() {
+        assert_eq!(
+            error_detail(br#"{"detail":"Model not found"}"#),
+            "Model not found"
+        );
+        assert_eq!(
+            error_detail(br#"{"error":"NotFoundError","message":"Collection [x] does not exist"}"#),
+            "NotFoundError: Collection [x] does not exist"
+        );
+        assert_eq!(error_detail(br#"{"error":{"message":"bad"}}"#), "bad");
+        assert_eq!(
+            error_detail(br#"{"detail":[{"loc":["body","input"],"msg":"field required"}]}"#),
+            r#"[{"loc":["body","input"],"msg":"field required"}]"#
+        );
+        assert_eq!(
+            error_detail(b"Internal Server Error: x\n"),
+            "Internal Server Error: x"
+        );
+        assert_eq!(error_detail(b""), "(no explanation in the response)");
+        assert_eq!(
+            error_detail("长".repeat(3000).as_bytes()).chars().count(),
+            2001
+        );
+    }
 }

@@ -269,6 +269,38 @@ async fn captured_stream_yields_tokens_then_done_with_usage() {
 }
 
 #[tokio::test]
+async fn a_stream_that_ends_cleanly_but_early_is_a_stream_error() {
+    let Some(full) = captured_body("chat_stream_response.sse", "text/event-stream") else {
+        return;
+    };
+    // The captured stream without its last events (the finish_reason chunk and `[DONE]`),
+    // properly terminated: the server closed the body as if the answer were complete.
+    let text = String::from_utf8(full).expect("utf-8");
+    let head_end = text.find("\r\n\r\n").expect("head") + 4;
+    let body: String = crate::fault_proxy::dechunk(&text[head_end..]);
+    let events: Vec<&str> = body.split_inclusive("\r\n\r\n").collect();
+    let early = events[..events.len() - 3].concat();
+    let reply = format!(
+        "{}content-length: {}\r\n\r\n{early}",
+        text[..head_end - 2].replace("transfer-encoding: chunked\r\n", ""),
+        early.len()
+    );
+    let proxy = replay(reply.into_bytes()).await;
+    let stream = xinference(&proxy.url())
+        .chat_stream(&hello("smollm2-chat", 100), CancellationToken::new())
+        .await
+        .expect("stream");
+    let (tokens, tail) = collect_stream(stream).await;
+    assert!(tokens.starts_with("The ocean"), "{tokens:?}");
+    match &tail[..] {
+        [Err(BackendError::Stream { detail, .. })] => {
+            assert!(detail.contains("ended before"), "{detail}")
+        }
+        other => panic!("expected one Stream error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn captured_error_in_a_200_stream_is_a_stream_error() {
     let Some(reply) = captured_response("err_chat_on_embedding_stream.http", None) else {
         return;
@@ -957,4 +989,112 @@ async fn a_chroma_killed_mid_upsert_is_unreachable() {
         ApiError::from(CoreError::from(err)).code,
         ErrorCode::BackendUnavailable
     );
+}
+
+// ---------------------------------------------------------------- benchmark
+
+/// Throughput through the clients, for `scripts/bench-backends.sh` (which also times the same
+/// batches sent by a plain Python loop). Prints one `BENCH {json}` line.
+#[tokio::test]
+#[ignore = "benchmark: run by scripts/bench-backends.sh"]
+async fn bench_backends() {
+    let (Some(x), Some(chroma)) = (live_xinference(), live_chroma()) else {
+        return;
+    };
+    let corpus = env("LEXINAUT_BENCH_CORPUS").expect("LEXINAUT_BENCH_CORPUS");
+    let n: usize = env("LEXINAUT_BENCH_N").map_or(1000, |v| v.parse().expect("N"));
+    let chars: usize = env("LEXINAUT_BENCH_CHARS").map_or(400, |v| v.parse().expect("CHARS"));
+    let runs: usize = env("LEXINAUT_BENCH_RUNS").map_or(3, |v| v.parse().expect("RUNS"));
+    let batch: usize = env("LEXINAUT_BENCH_BATCH").map_or(32, |v| v.parse().expect("BATCH"));
+    let text = std::fs::read_to_string(&corpus).expect("corpus");
+    let input: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .map(|l| l.chars().take(chars).collect())
+        .collect();
+    assert_eq!(input.len(), n, "corpus too short");
+
+    let mut report = Map::new();
+    let mut vectors = Vec::new();
+    for concurrency in [1usize, 2] {
+        let client = xinference_with(
+            &x.url,
+            XinferenceOptions {
+                embed_batch_size: batch,
+                embed_concurrency: concurrency,
+                ..XinferenceOptions::default()
+            },
+        );
+        client
+            .embed(&x.embed, &input[..batch])
+            .await
+            .expect("warm-up");
+        let mut best = f64::MAX;
+        for _ in 0..runs {
+            let started = Instant::now();
+            vectors = client.embed(&x.embed, &input).await.expect("embed");
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        report.insert(format!("embed_c{concurrency}_secs"), json!(best));
+        report.insert(
+            format!("embed_c{concurrency}_texts_per_sec"),
+            json!(n as f64 / best),
+        );
+    }
+
+    let client = ChromaClient::new(&chroma, ChromaOptions::default()).expect("client");
+    let name = format!("lexinaut-bench-{}", std::process::id());
+    let meta = CollectionMetadata {
+        embedding_model: x.embed.clone(),
+        dimension: u32::try_from(vectors[0].len()).expect("dimension"),
+        kb_id: 0,
+    };
+    let records: Vec<VectorRecord> = vectors
+        .iter()
+        .zip(&input)
+        .enumerate()
+        .map(|(i, (v, t))| VectorRecord {
+            id: format!("c{i}"),
+            embedding: v.clone(),
+            document: Some(t.clone()),
+            metadata: Map::from_iter([("doc_id".to_owned(), json!(i / 10))]),
+        })
+        .collect();
+    let mut best = f64::MAX;
+    for _ in 0..runs {
+        client.delete_collection(&name).await.expect("clean");
+        let col = client
+            .ensure_collection(&name, &meta)
+            .await
+            .expect("collection");
+        let started = Instant::now();
+        client.upsert(&col, &records).await.expect("upsert");
+        best = best.min(started.elapsed().as_secs_f64());
+        assert_eq!(client.count(&col).await.expect("count"), n as u64);
+    }
+    client.delete_collection(&name).await.expect("clean up");
+    report.insert(
+        "chroma_upsert_records_per_sec".into(),
+        json!(n as f64 / best),
+    );
+
+    let chat = xinference(&x.url);
+    let mut ttft = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut stream = chat
+            .chat_stream(&hello(&x.chat, 8), CancellationToken::new())
+            .await
+            .expect("stream");
+        while let Some(event) = stream.next().await {
+            if matches!(event.expect("event"), ChatEvent::Token(_)) {
+                break;
+            }
+        }
+        ttft.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    ttft.sort_by(f64::total_cmp);
+    report.insert("chat_ttft_ms_median".into(), json!(ttft[ttft.len() / 2]));
+    println!("BENCH {}", Value::Object(report));
 }

@@ -283,5 +283,19 @@ fn with_body(mut head: String, body: &[u8], chunked: bool) -> Vec<u8> {
     }
 }
 
+/// The payload of a chunked body as `with_body` encodes it.
+pub fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
 /// How long a test waits for something that should take well under it.
 pub const PATIENCE: Duration = Duration::from_secs(120);
