@@ -8,11 +8,15 @@ mod doctor;
 pub mod error;
 mod ingest;
 pub mod keyword;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use catalogue::{Catalogue, CatalogueCounts, Document, DocumentStatus, Hit, KnowledgeBase};
+pub use catalogue::{
+    Catalogue, CatalogueCounts, Document, DocumentFile, DocumentMove, DocumentStatus, Hit,
+    KnowledgeBase,
+};
 pub use chunk::ChunkSpec;
 pub use config::Config;
 pub use doctor::{BackendStatus, DoctorReport};
@@ -20,6 +24,9 @@ pub use error::{ApiError, CoreError, ErrorCode};
 pub use ingest::{FileIssue, ImportProgress, ImportSummary};
 pub use lexinaut_extract::Extracted;
 pub use tokio_util::sync::CancellationToken;
+pub use watch::{
+    SyncReport, WatchEvent, WatchOptions, WatchState, WatchedFolder, Watcher, WatcherOptions,
+};
 
 use keyword::Segmenter;
 use tracing::instrument;
@@ -33,6 +40,7 @@ pub struct Library {
     config: Config,
     catalogue: Catalogue,
     segmenter: Arc<Segmenter>,
+    watch_hub: watch::WatchHub,
 }
 
 impl Library {
@@ -44,6 +52,7 @@ impl Library {
             config,
             catalogue,
             segmenter: Arc::new(Segmenter::default()),
+            watch_hub: watch::WatchHub::default(),
         })
     }
 
@@ -86,6 +95,48 @@ impl Library {
     pub async fn list_documents(&self, kb_id: i64) -> Result<Vec<Document>, CoreError> {
         self.catalogue.kb(kb_id).await?;
         self.catalogue.list_documents(kb_id).await
+    }
+
+    /// Removes a document with its chunks and keyword index rows, in one transaction.
+    #[instrument(skip(self), err)]
+    pub async fn delete_document(&self, doc_id: i64) -> Result<(), CoreError> {
+        self.catalogue.delete_document(doc_id).await
+    }
+
+    /// Removes documents with their chunks and keyword index rows, in one transaction; returns
+    /// how many existed. The one path by which documents leave the library.
+    #[instrument(skip_all, fields(documents = doc_ids.len()), err)]
+    pub async fn delete_documents(&self, doc_ids: &[i64]) -> Result<u64, CoreError> {
+        self.catalogue.delete_documents(doc_ids).await
+    }
+
+    /// Records that a document's file now lives at `new_path` (which must exist): the document
+    /// keeps its id and chunks, nothing is extracted or embedded again. A document already
+    /// catalogued at `new_path` in the same knowledge base is replaced.
+    #[instrument(skip(self), fields(new_path = %new_path.display()), err)]
+    pub async fn move_document(&self, doc_id: i64, new_path: &Path) -> Result<(), CoreError> {
+        let io = |source| CoreError::Io {
+            path: new_path.to_owned(),
+            source,
+        };
+        let path = std::path::absolute(new_path).map_err(io)?;
+        let meta = tokio::fs::metadata(&path).await.map_err(io)?;
+        if !meta.is_file() {
+            return Err(CoreError::InvalidInput(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        let canonical = tokio::fs::canonicalize(&path).await.map_err(io)?;
+        self.catalogue
+            .move_document(&DocumentMove {
+                id: doc_id,
+                path: path.display().to_string(),
+                canonical_path: canonical.display().to_string(),
+                size: i64::try_from(meta.len()).unwrap_or(i64::MAX),
+                mtime_ms: watch::mtime_ms(&meta),
+            })
+            .await
     }
 
     /// Imports files and folders into a knowledge base. Bad files are reported in the summary
