@@ -35,8 +35,11 @@ const MAX_PENDING_PATHS: usize = 20_000;
 const ROUND_PATHS: usize = 4_096;
 /// Files per call of the import: a round of a big burst reports progress chunk by chunk.
 const IMPORT_CHUNK: usize = 1_000;
-/// Quiet time after the last debounced batch before a round starts.
-const QUIET: Duration = Duration::from_millis(150);
+/// Quiet time after the last debounced batch before a round starts, at least this, and at least
+/// half the debounce time: the debouncer releases what one change caused over consecutive ticks
+/// (a quarter of its timeout apart), and they must land in one round, or a move whose two halves
+/// were split would be seen as a removal and an addition.
+const MIN_QUIET: Duration = Duration::from_millis(250);
 /// Longest a change waits for the quiet time while events keep coming.
 const MAX_WAIT: Duration = Duration::from_secs(2);
 /// Wait before retrying a folder that could not be followed or synced.
@@ -709,7 +712,9 @@ impl Runner {
     fn due(&self) -> Option<Instant> {
         let now = Instant::now();
         let normal = match (self.first_pending, self.last_event) {
-            (Some(first), Some(last)) => (last + QUIET).min(first + MAX_WAIT),
+            (Some(first), Some(last)) => {
+                (last + MIN_QUIET.max(self.debounce / 2)).min(first + MAX_WAIT)
+            }
             (Some(first), None) => first,
             (None, _) => now,
         };
@@ -817,10 +822,6 @@ impl Runner {
                             self.publish(*id, None).await;
                             continue;
                         };
-                        if let Some(f) = self.folders.get_mut(id) {
-                            f.row.last_error = None;
-                        }
-                        self.publish(*id, Some(at)).await;
                         info!(
                             folder = %report.path, added = report.added, updated = report.updated,
                             moved = report.moved, removed = report.removed, failed = report.failed,
@@ -830,6 +831,10 @@ impl Runner {
                             at,
                             ..report.clone()
                         }));
+                        if let Some(f) = self.folders.get_mut(id) {
+                            f.row.last_error = None;
+                        }
+                        self.publish(*id, Some(at)).await;
                     }
                 }
                 Err(e) => {

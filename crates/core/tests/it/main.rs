@@ -6,3 +6,4 @@ mod ingest;
 mod library;
 mod search;
 mod support;
+mod watch;
