@@ -2,6 +2,7 @@
 //! diagnostics go to stderr through `tracing`.
 
 mod output;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -76,6 +77,11 @@ enum Command {
         /// Print text, pages and warnings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Watched folders: knowledge bases that mirror folders on disk.
+    Watch {
+        #[command(subcommand)]
+        command: watch::WatchCommand,
     },
     /// Check configuration, data directory, versions and backends.
     Doctor {
@@ -269,6 +275,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 output::hits(&hits);
             }
+        }
+        Command::Watch { command } => {
+            return watch::run(open(cli.data_dir).await?, command).await;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;

@@ -9,3 +9,4 @@ mod resume;
 mod search;
 mod support;
 mod tools;
+mod watch;

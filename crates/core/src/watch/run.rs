@@ -115,9 +115,16 @@ fn minimal_roots(mut roots: Vec<PathBuf>) -> BTreeSet<PathBuf> {
 fn watch_error_message(root: &Path, e: &notify::Error) -> String {
     match &e.kind {
         notify::ErrorKind::MaxFilesWatch => {
-            let current = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-                .map(|v| format!(" (now {})", v.trim()))
-                .unwrap_or_default();
+            // The limit in force for this process's user namespace (in the initial namespace it
+            // is fs.inotify.max_user_watches itself).
+            let current = [
+                "/proc/sys/user/max_inotify_watches",
+                "/proc/sys/fs/inotify/max_user_watches",
+            ]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .map(|v| format!(" (now {})", v.trim()))
+            .unwrap_or_default();
             format!(
                 "changes in {} cannot be followed: the system limit on watched folders, \
                  fs.inotify.max_user_watches{current}, is reached. Raise it with \
