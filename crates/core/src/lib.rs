@@ -110,6 +110,14 @@ impl Library {
         self.catalogue.delete_documents(doc_ids).await
     }
 
+    /// Gives documents new paths in one transaction, keeping their ids and chunks (nothing is
+    /// extracted or embedded again); a document already catalogued at a destination is replaced.
+    /// The one path by which documents change path (the folder watcher's renames and moves).
+    #[instrument(skip_all, fields(documents = moves.len()), err)]
+    pub async fn move_documents(&self, moves: &[DocumentMove]) -> Result<(), CoreError> {
+        self.catalogue.move_documents(moves).await
+    }
+
     /// Records that a document's file now lives at `new_path` (which must exist): the document
     /// keeps its id and chunks, nothing is extracted or embedded again. A document already
     /// catalogued at `new_path` in the same knowledge base is replaced.
@@ -128,15 +136,14 @@ impl Library {
             )));
         }
         let canonical = tokio::fs::canonicalize(&path).await.map_err(io)?;
-        self.catalogue
-            .move_document(&DocumentMove {
-                id: doc_id,
-                path: path.display().to_string(),
-                canonical_path: canonical.display().to_string(),
-                size: i64::try_from(meta.len()).unwrap_or(i64::MAX),
-                mtime_ms: watch::mtime_ms(&meta),
-            })
-            .await
+        self.move_documents(&[DocumentMove {
+            id: doc_id,
+            path: path.display().to_string(),
+            canonical_path: canonical.display().to_string(),
+            size: i64::try_from(meta.len()).unwrap_or(i64::MAX),
+            mtime_ms: watch::mtime_ms(&meta),
+        }])
+        .await
     }
 
     /// Imports files and folders into a knowledge base. Bad files are reported in the summary

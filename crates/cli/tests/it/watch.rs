@@ -294,6 +294,10 @@ fn watch_run_reports_the_inotify_limit_with_the_fix() {
         "{message}"
     );
     assert!(message.contains(&shown(&docs)), "{message}");
+    // Not followed live, but synced by a scan all the same.
+    let scanned = daemon.line("the fallback scan", |v| v["full_scan"] == true);
+    assert_eq!(scanned["added"], 20, "{scanned}");
+    assert_eq!(s.json(["watch", "list", "--json"])[0]["state"], "error");
     let human = s.run(["watch", "list"]);
     assert!(
         String::from_utf8_lossy(&human.stdout).contains("max_user_watches"),

@@ -69,8 +69,8 @@ pub enum WatchState {
     /// documents are kept; the watcher looks for it every few seconds and catches up when it is
     /// back.
     Missing,
-    /// It cannot be followed; `last_error` says why (e.g. the inotify watch limit). Retried
-    /// every minute.
+    /// It cannot be followed live; `last_error` says why and how to fix it (e.g. the inotify
+    /// watch limit). Every minute the watcher tries again and, meanwhile, syncs it by a scan.
     Error,
 }
 

@@ -54,8 +54,10 @@ const PRESENCE_TIMEOUT: Duration = Duration::from_secs(5);
 struct Folder {
     row: WatchedFolder,
     spec: Arc<FolderSpec>,
-    /// Not before this: retry following (state `error`) or syncing (after a failed round).
-    retry_at: Option<Instant>,
+    /// Not before this: try again to follow a folder in state `error`.
+    watch_retry_at: Option<Instant>,
+    /// Not before this: try again to sync after a round failed.
+    sync_retry_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -130,17 +132,23 @@ fn watch_error_message(root: &Path, e: &notify::Error) -> String {
                  fs.inotify.max_user_watches{current}, is reached. Raise it with \
                  `sudo sysctl fs.inotify.max_user_watches=524288` and keep it across restarts \
                  with `echo fs.inotify.max_user_watches=524288 | sudo tee \
-                 /etc/sysctl.d/90-lexinaut.conf`; LexiNaut retries every minute",
+                 /etc/sysctl.d/90-lexinaut.conf`; until then LexiNaut rescans the folder every \
+                 minute instead of following it live",
                 root.display()
             )
         }
         notify::ErrorKind::Io(io) if io.raw_os_error() == Some(24) => format!(
             "changes in {} cannot be followed: too many file watchers are open \
              (fs.inotify.max_user_instances). Raise it with \
-             `sudo sysctl fs.inotify.max_user_instances=1024`; LexiNaut retries every minute",
+             `sudo sysctl fs.inotify.max_user_instances=1024`; until then LexiNaut rescans the \
+             folder every minute instead of following it live",
             root.display()
         ),
-        _ => format!("changes in {} cannot be followed: {e}", root.display()),
+        _ => format!(
+            "changes in {} cannot be followed: {e}; LexiNaut rescans the folder every minute \
+             instead",
+            root.display()
+        ),
     }
 }
 
@@ -261,7 +269,7 @@ impl Runner {
                 .values()
                 .filter(|f| match f.row.state {
                     WatchState::Active => true,
-                    WatchState::Error => f.retry_at.is_none_or(|t| t <= now),
+                    WatchState::Error => f.watch_retry_at.is_none_or(|t| t <= now),
                     WatchState::Paused | WatchState::Missing => false,
                 })
                 .map(|f| f.spec.canonical.clone())
@@ -270,7 +278,7 @@ impl Runner {
         let Some(os) = self.os.clone() else {
             for f in self.folders.values_mut() {
                 if desired.iter().any(|r| f.spec.canonical.starts_with(r)) {
-                    f.retry_at = Some(now + RETRY_ERROR);
+                    f.watch_retry_at = Some(now + RETRY_ERROR);
                 }
             }
             let ids: Vec<i64> = self
@@ -280,6 +288,9 @@ impl Runner {
                 .map(|f| f.row.id)
                 .collect();
             for id in ids {
+                // Not followed live, but still synced by a scan at every retry.
+                self.pending.entry(id).or_default().full = true;
+                self.first_pending.get_or_insert_with(Instant::now);
                 self.set_state(
                     id,
                     WatchState::Error,
@@ -333,7 +344,7 @@ impl Runner {
                         self.pending.entry(id).or_default().full = true;
                         self.first_pending.get_or_insert_with(Instant::now);
                         if let Some(f) = self.folders.get_mut(&id) {
-                            f.retry_at = None;
+                            f.watch_retry_at = None;
                         }
                         if self
                             .folders
@@ -356,9 +367,11 @@ impl Runner {
                     warn!(%message, "cannot follow a watched folder");
                     for id in under {
                         if let Some(f) = self.folders.get_mut(&id) {
-                            f.retry_at = Some(Instant::now() + RETRY_ERROR);
+                            f.watch_retry_at = Some(Instant::now() + RETRY_ERROR);
                         }
-                        self.pending.remove(&id);
+                        // Not followed live, but still synced by a scan at every retry.
+                        self.pending.entry(id).or_default().full = true;
+                        self.first_pending.get_or_insert_with(Instant::now);
                         self.set_state(id, WatchState::Error, Some(message.clone()))
                             .await;
                         self.lib.watch_hub.emit(WatchEvent::Error {
@@ -447,7 +460,7 @@ impl Runner {
             if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
                 // Part of the folder is not followed: say so, retry later from scratch.
                 if let Some(f) = self.folders.get_mut(&id) {
-                    f.retry_at = Some(Instant::now() + RETRY_ERROR);
+                    f.watch_retry_at = Some(Instant::now() + RETRY_ERROR);
                 }
                 self.set_state(id, WatchState::Error, Some(message.clone()))
                     .await;
@@ -561,7 +574,8 @@ impl Runner {
                         Folder {
                             row,
                             spec,
-                            retry_at: None,
+                            watch_retry_at: None,
+                            sync_retry_at: None,
                         },
                     );
                     if !paused {
@@ -630,7 +644,7 @@ impl Runner {
         let checks: Vec<(i64, WatchState, Arc<FolderSpec>, Option<Instant>)> = self
             .folders
             .values()
-            .map(|f| (f.row.id, f.row.state, Arc::clone(&f.spec), f.retry_at))
+            .map(|f| (f.row.id, f.row.state, Arc::clone(&f.spec), f.watch_retry_at))
             .collect();
         for (id, state, spec, retry_at) in checks {
             match state {
@@ -729,7 +743,7 @@ impl Runner {
             .iter()
             .filter(|(_, p)| p.has_work())
             .map(
-                |(id, _)| match self.folders.get(id).and_then(|f| f.retry_at) {
+                |(id, _)| match self.folders.get(id).and_then(|f| f.sync_retry_at) {
                     Some(t) if t > now => t,
                     _ => normal,
                 },
@@ -752,7 +766,13 @@ impl Runner {
                 self.pending.remove(&id);
                 continue;
             };
-            if f.row.state != WatchState::Active || f.retry_at.is_some_and(|t| t > now) {
+            // A folder in `error` is not followed live but still synced by full scans.
+            let syncable = match f.row.state {
+                WatchState::Active => true,
+                WatchState::Error => self.pending.get(&id).is_some_and(|p| p.full),
+                WatchState::Paused | WatchState::Missing => false,
+            };
+            if !syncable || f.sync_retry_at.is_some_and(|t| t > now) {
                 continue;
             }
             let Some(p) = self.pending.get_mut(&id) else {
@@ -839,7 +859,11 @@ impl Runner {
                             ..report.clone()
                         }));
                         if let Some(f) = self.folders.get_mut(id) {
-                            f.row.last_error = None;
+                            f.sync_retry_at = None;
+                            // An error that stops live following stays until it is resolved.
+                            if f.row.state == WatchState::Active {
+                                f.row.last_error = None;
+                            }
                         }
                         self.publish(*id, Some(at)).await;
                     }
@@ -852,7 +876,7 @@ impl Runner {
                         // What was taken is not lost: a full scan finds it.
                         p.full = true;
                         if let Some(f) = self.folders.get_mut(&id) {
-                            f.retry_at = Some(Instant::now() + RETRY_SYNC);
+                            f.sync_retry_at = Some(Instant::now() + RETRY_SYNC);
                             f.row.last_error = Some(format!("sync failed: {e}"));
                         }
                         self.publish(id, None).await;
@@ -993,7 +1017,7 @@ impl Runner {
 
         if !plan.moves.is_empty() {
             let moves: Vec<_> = plan.moves.iter().map(|(m, _)| m.clone()).collect();
-            self.lib.catalogue.move_documents(&moves).await?;
+            self.lib.move_documents(&moves).await?;
             for (m, folder) in &plan.moves {
                 debug!(document = m.id, to = %m.path, "moved");
                 if let Some(r) = reports.get_mut(folder) {

@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use lexinaut_extract::Format;
+
 use crate::catalogue::{DocumentFile, DocumentMove, DocumentStatus};
 
 use super::filter::FolderFilter;
@@ -219,9 +221,13 @@ pub(crate) fn plan(
             None
         } else {
             hash(&file.path).and_then(|h| {
+                // A rename that changes the format (notes.txt → notes.md) is read again: the
+                // chunks were cut for the old format.
+                let format = Format::from_path(Path::new(&file.canonical));
                 let same: Vec<usize> = candidates
                     .into_iter()
                     .filter(|i| gone[*i].0.hash == h)
+                    .filter(|i| Format::from_path(Path::new(&gone[*i].0.canonical_path)) == format)
                     .collect();
                 // Several copies of the same content: prefer the one with the same file name.
                 same.iter()
@@ -357,6 +363,19 @@ mod tests {
         moves.sort();
         assert_eq!(moves, [(1, "/b/x.txt"), (2, "/b/y.txt")]);
         assert!(plan.import.is_empty() && plan.removals.is_empty());
+    }
+
+    #[test]
+    fn a_rename_that_changes_the_format_is_not_a_move() {
+        let plan = plan(
+            vec![file("/a/notes.md", 3, 1)],
+            &[],
+            vec![(doc(1, "/a/notes.txt", 3, "h"), 1)],
+            &|_| Some("h".into()),
+        );
+        assert!(plan.moves.is_empty());
+        assert_eq!(plan.removals, [(1, 1)]);
+        assert_eq!(plan.import.len(), 1);
     }
 
     #[test]
