@@ -161,6 +161,16 @@ async fn present(spec: &Arc<FolderSpec>) -> bool {
     )
 }
 
+/// Whether a round may take a folder's pending work. A folder in `error` is not followed live
+/// but is still synced by full scans; missing and paused folders wait.
+fn syncable(f: &Folder, p: &FolderPending) -> bool {
+    match f.row.state {
+        WatchState::Active => p.has_work(),
+        WatchState::Error => p.full,
+        WatchState::Paused | WatchState::Missing => false,
+    }
+}
+
 /// The documents of `docs` at or below `scope`.
 fn within<'a>(
     docs: &'a BTreeMap<String, DocumentFile>,
@@ -741,13 +751,16 @@ impl Runner {
         };
         self.pending
             .iter()
-            .filter(|(_, p)| p.has_work())
-            .map(
-                |(id, _)| match self.folders.get(id).and_then(|f| f.sync_retry_at) {
+            .filter_map(|(id, p)| {
+                let f = self.folders.get(id)?;
+                if !syncable(f, p) {
+                    return None;
+                }
+                Some(match f.sync_retry_at {
                     Some(t) if t > now => t,
                     _ => normal,
-                },
-            )
+                })
+            })
             .min()
     }
 
@@ -766,18 +779,12 @@ impl Runner {
                 self.pending.remove(&id);
                 continue;
             };
-            // A folder in `error` is not followed live but still synced by full scans.
-            let syncable = match f.row.state {
-                WatchState::Active => true,
-                WatchState::Error => self.pending.get(&id).is_some_and(|p| p.full),
-                WatchState::Paused | WatchState::Missing => false,
-            };
-            if !syncable || f.sync_retry_at.is_some_and(|t| t > now) {
-                continue;
-            }
             let Some(p) = self.pending.get_mut(&id) else {
                 continue;
             };
+            if !syncable(f, p) || f.sync_retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
             if p.full {
                 p.full = false;
                 p.paths.clear();
@@ -836,7 +843,7 @@ impl Runner {
             }
             let ids: Vec<i64> = works.iter().map(|w| w.spec.id).collect();
             match self.sync_kb(kb_id, works).await {
-                Ok(reports) => {
+                Ok(synced) => {
                     for id in &ids {
                         if let Some(p) = self.pending.get_mut(id) {
                             p.in_flight = 0;
@@ -844,20 +851,11 @@ impl Runner {
                     }
                     let at = now_ms();
                     for id in &ids {
-                        let Some(report) = reports.get(id) else {
+                        if !synced.contains(id) {
                             // Missing now, or nothing found at the paths named.
                             self.publish(*id, None).await;
                             continue;
-                        };
-                        info!(
-                            folder = %report.path, added = report.added, updated = report.updated,
-                            moved = report.moved, removed = report.removed, failed = report.failed,
-                            unchanged = report.unchanged, full_scan = report.full_scan, "synced"
-                        );
-                        self.lib.watch_hub.emit(WatchEvent::Synced(SyncReport {
-                            at,
-                            ..report.clone()
-                        }));
+                        }
                         if let Some(f) = self.folders.get_mut(id) {
                             f.sync_retry_at = None;
                             // An error that stops live following stays until it is resolved.
@@ -916,13 +914,9 @@ impl Runner {
     }
 
     /// Compares the places of one knowledge base's folders named in `works` with the catalogue
-    /// and applies the difference. Returns a report per folder that was synced.
+    /// and applies the difference, reporting each batch. Returns the folders that were synced.
     #[instrument(skip_all, fields(kb_id, folders = works.len()), err)]
-    async fn sync_kb(
-        &mut self,
-        kb_id: i64,
-        works: Vec<Work>,
-    ) -> Result<HashMap<i64, SyncReport>, CoreError> {
+    async fn sync_kb(&mut self, kb_id: i64, works: Vec<Work>) -> Result<HashSet<i64>, CoreError> {
         // A folder that is not there is never compared: its documents would all look gone.
         let mut here = Vec::new();
         for w in works {
@@ -933,7 +927,7 @@ impl Runner {
             }
         }
         if here.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(HashSet::new());
         }
         let works = Arc::new(here);
 
@@ -1061,10 +1055,17 @@ impl Runner {
         for (file, new) in plan.import {
             imports.entry(file.folder_id).or_default().push((file, new));
         }
+        let mut synced = HashSet::new();
+        // Folders with nothing to import are done: report them now.
+        for (id, r) in &mut reports {
+            if !imports.contains_key(id) && self.report(r) {
+                synced.insert(*id);
+            }
+        }
         for (folder, files) in imports {
             for part in files.chunks(IMPORT_CHUNK) {
                 if self.cancel.is_cancelled() {
-                    return Ok(reports);
+                    return Ok(synced);
                 }
                 let paths: Vec<PathBuf> = part.iter().map(|(f, _)| f.path.clone()).collect();
                 let summary = self
@@ -1092,12 +1093,38 @@ impl Runner {
                     r.updated += indexed - added;
                     r.unchanged += summary.unchanged;
                     r.failed += count(failed_here);
+                    // One report per imported chunk: a big burst shows progress as it goes.
+                    if self.report(r) {
+                        synced.insert(folder);
+                    }
                 }
             }
         }
-        reports.retain(|_, r| {
-            r.full_scan || r.added + r.updated + r.moved + r.removed + r.failed + r.unchanged > 0
-        });
-        Ok(reports)
+        Ok(synced)
+    }
+
+    /// Tells subscribers what a batch did (when it did anything, or was a full scan) and
+    /// starts the folder's counts afresh; returns whether it reported.
+    fn report(&self, r: &mut SyncReport) -> bool {
+        if !r.full_scan && r.added + r.updated + r.moved + r.removed + r.failed + r.unchanged == 0 {
+            return false;
+        }
+        info!(
+            folder = %r.path, added = r.added, updated = r.updated, moved = r.moved,
+            removed = r.removed, failed = r.failed, unchanged = r.unchanged,
+            full_scan = r.full_scan, "synced"
+        );
+        self.lib.watch_hub.emit(WatchEvent::Synced(SyncReport {
+            at: now_ms(),
+            ..r.clone()
+        }));
+        *r = SyncReport {
+            folder_id: r.folder_id,
+            kb_id: r.kb_id,
+            path: std::mem::take(&mut r.path),
+            full_scan: r.full_scan,
+            ..SyncReport::default()
+        };
+        true
     }
 }
