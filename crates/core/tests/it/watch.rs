@@ -897,3 +897,74 @@ async fn delete_and_move_document_keep_the_index_consistent() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_moved_in_and_out_are_imported_and_removed() {
+    let f = Fixture::new().await;
+    let kb = f.kb("搬家").await;
+    let dir = f.dir("docs");
+    let outside = f.dir("outside");
+    for i in 0..300 {
+        write(
+            &outside.join(format!("项目/{:02}/文件{i}.txt", i % 10)),
+            format!("搬进来的文件{i}：marker{i}z。\n"),
+        );
+    }
+    let folder = f.watch(kb, &dir).await;
+    let started = now_ms();
+    let _watcher = f.start().await;
+    synced_after(&f, folder.id, started).await;
+
+    // A whole tree moved in: one event for its top folder, none for the files inside.
+    std::fs::rename(outside.join("项目"), dir.join("项目")).expect("move in");
+    eventually("300 files imported", DEADLINE, || async {
+        (f.docs(kb).await.len() == 300).then_some(())
+    })
+    .await;
+    assert_eq!(
+        f.found(kb, "marker299z").await,
+        [shown(&dir.join("项目/09/文件299.txt"))]
+    );
+
+    // Moved out of every watched folder: gone from the knowledge base.
+    std::fs::rename(dir.join("项目/03"), outside.join("03")).expect("move out");
+    eventually("30 documents removed", DEADLINE, || async {
+        (f.docs(kb).await.len() == 270).then_some(())
+    })
+    .await;
+    assert!(f.found(kb, "marker3z").await.is_empty());
+    f.assert_index_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_and_its_subfolder_watched_by_two_kbs() {
+    let f = Fixture::new().await;
+    let all = f.kb("全部").await;
+    let part = f.kb("部分").await;
+    let dir = f.dir("docs");
+    let sub = f.dir("docs/sub");
+    let outer = f.watch(all, &dir).await;
+    let inner = f.watch(part, &sub).await;
+    let started = now_ms();
+    let _watcher = f.start().await;
+    synced_after(&f, outer.id, started).await;
+    synced_after(&f, inner.id, started).await;
+
+    // One OS watch on the outer folder serves both knowledge bases.
+    let a = write(&sub.join("a.txt"), TEA);
+    doc_eventually(&f, all, &a, |_| true).await;
+    doc_eventually(&f, part, &a, |_| true).await;
+    let top = write(&dir.join("top.txt"), PANDA);
+    doc_eventually(&f, all, &top, |_| true).await;
+
+    // The outer one goes; the inner one is still followed (now through its own watch).
+    f.lib.remove_watch(outer.id, false).await.expect("remove");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let b = write(&sub.join("b.txt"), GO);
+    doc_eventually(&f, part, &b, |_| true).await;
+    assert_eq!(f.docs(part).await.len(), 2);
+    // The removed folder's documents stay as they were, no longer synced.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(f.doc(all, &b).await.is_none());
+    assert_eq!(f.docs(all).await.len(), 2);
+}
