@@ -4,6 +4,7 @@
 mod ask;
 mod models;
 mod output;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -129,6 +130,11 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: models::ModelsCommand,
+    },
+    /// Watched folders: knowledge bases that mirror folders on disk.
+    Watch {
+        #[command(subcommand)]
+        command: watch::WatchCommand,
     },
     /// Check configuration, data directory, versions and backends.
     Doctor {
@@ -386,6 +392,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Models { command } => {
             models::run(&Config::from_env(cli.data_dir), command).await?;
+        }
+        Command::Watch { command } => {
+            return watch::run(open(cli.data_dir).await?, command).await;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;

@@ -11,3 +11,4 @@ mod resume;
 mod search;
 mod support;
 mod tools;
+mod watch;
