@@ -154,6 +154,13 @@ impl Library {
                 "some contexts failed to import"
             );
         }
+        if self.vectors_enabled() {
+            // Vector modes need every context embedded before the first question.
+            let report = self
+                .drain_vectors(Some(kb_id), &|_, _| {}, &CancellationToken::new())
+                .await?;
+            tracing::info!(embedded = report.embedded, "contexts embedded");
+        }
         let doc_ids: HashMap<String, i64> = self
             .list_documents(kb_id)
             .await?

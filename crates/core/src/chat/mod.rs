@@ -425,10 +425,15 @@ impl Library {
         }
         let used_keyword = keyword.is_some();
         let used_vector = vector.is_some();
-        let mut candidates = retrieve::dedupe(retrieve::fuse(
-            keyword.unwrap_or_default(),
-            vector.unwrap_or_default(),
-        ));
+        let keyword = keyword.unwrap_or_default();
+        let vector = vector.unwrap_or_default();
+        let scores = |hits: &[Hit]| hits.iter().map(|h| h.score).collect::<Vec<_>>();
+        let weights = retrieve::weights(
+            retrieve::confidence(&scores(&keyword), None),
+            retrieve::confidence(&scores(&vector), Some(1.0)),
+        );
+        tracing::debug!(keyword = weights.0, vector = weights.1, "fusion weights");
+        let mut candidates = retrieve::dedupe(retrieve::fuse(keyword, vector, weights));
         let mut used_rerank = false;
         if matches!(mode, RetrievalMode::Auto | RetrievalMode::HybridRerank) {
             candidates.truncate(settings.rerank_k.max(settings.final_k) as usize);

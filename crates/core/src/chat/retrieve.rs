@@ -79,16 +79,67 @@ pub(crate) struct Candidate {
     pub score: f64,
 }
 
-/// Fuses ranked lists by reciprocal rank fusion: each list adds `1 / (60 + rank)` to a chunk.
-/// A chunk found by both stages beats one found high by a single stage only when both ranks
-/// are decent, which is what makes exact terms (keyword) and paraphrases (vector) both count.
-pub(crate) fn fuse(keyword: Vec<Hit>, vector: Vec<Hit>) -> Vec<Candidate> {
+/// How much a ranked list stands behind its best hit, from 0 to 1: the gap between the top
+/// score and the mean of the next nine, relative to the room above that mean (`ceiling` is the
+/// best possible score: 1 for cosine similarity; `None` for unbounded BM25, where the gap is
+/// taken relative to the top score). A retriever
+/// that ranks everything about the same (an English embedding model on Chinese text scores
+/// every chunk 0.4 ± 0.02) gets little say; one with a clear winner gets a lot.
+pub(crate) fn confidence(scores: &[f64], ceiling: Option<f64>) -> f64 {
+    let Some(&top) = scores.first() else {
+        return 0.0;
+    };
+    let rest: Vec<f64> = scores.iter().skip(1).take(9).copied().collect();
+    if rest.is_empty() {
+        return 1.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mean = rest.iter().sum::<f64>() / rest.len() as f64;
+    let room = match ceiling {
+        Some(c) => c - mean,
+        None => top,
+    };
+    if room <= f64::EPSILON {
+        return 0.0;
+    }
+    ((top - mean) / room).clamp(0.0, 1.0)
+}
+
+/// A list less than half as sure as the other, or unsure in itself, only breaks ties: with RRF's flat
+/// 1/(60 + rank) curve even a small weight lets a noisy list's agreement outvote the other
+/// list's clear first place (measured: plain RRF of BM25 with MiniLM vectors on CMRC 2018 fell
+/// from hit@1 0.96 to 0.49; see docs/BENCHMARKS.md).
+pub(crate) const RELATIVE_CONFIDENCE: f64 = 0.5;
+
+/// Below this confidence the less sure list only breaks ties.
+pub(crate) const MIN_CONFIDENCE: f64 = 0.35;
+
+/// Fusion weights of the keyword and vector lists from their confidences.
+pub(crate) fn weights(keyword: f64, vector: f64) -> (f64, f64) {
+    let best = keyword.max(vector);
+    let weight = |c: f64| {
+        // The surer list always counts; the other only when it is sure enough too.
+        if c >= best || (c >= RELATIVE_CONFIDENCE * best && c >= MIN_CONFIDENCE) {
+            c
+        } else {
+            0.001
+        }
+    };
+    (weight(keyword), weight(vector))
+}
+
+/// Fuses ranked lists by weighted reciprocal rank fusion: each list adds
+/// `weight / (60 + rank)` to a chunk. A chunk found by both stages beats one found high by a
+/// single stage only when both ranks are decent, which is what makes exact terms (keyword) and
+/// paraphrases (vector) both count; the weights (see [`confidence`]) keep a retriever that
+/// cannot tell its hits apart from reordering the other's.
+pub(crate) fn fuse(keyword: Vec<Hit>, vector: Vec<Hit>, weights: (f64, f64)) -> Vec<Candidate> {
     let mut by_chunk: HashMap<i64, Candidate> = HashMap::new();
     let mut order = Vec::new();
-    for (list, is_keyword) in [(keyword, true), (vector, false)] {
+    for (list, is_keyword, weight) in [(keyword, true, weights.0), (vector, false, weights.1)] {
         for (i, hit) in list.into_iter().enumerate() {
             let rank = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            let add = 1.0 / (RRF_K + f64::from(rank));
+            let add = weight / (RRF_K + f64::from(rank));
             let entry = by_chunk.entry(hit.chunk_id).or_insert_with(|| {
                 order.push(hit.chunk_id);
                 Candidate {
@@ -231,7 +282,7 @@ mod tests {
     fn fusion_rewards_agreement_between_stages() {
         let keyword = vec![hit(1, 1, 0, "a"), hit(2, 1, 10, "b"), hit(3, 2, 0, "c")];
         let vector = vec![hit(4, 3, 0, "d"), hit(3, 2, 0, "c"), hit(1, 1, 0, "a")];
-        let fused = fuse(keyword, vector);
+        let fused = fuse(keyword, vector, (1.0, 1.0));
         let ids: Vec<i64> = fused.iter().map(|c| c.hit.chunk_id).collect();
         // 1: ranks 1 and 3; 3: ranks 3 and 2; then single-stage hits by rank.
         assert_eq!(ids, vec![1, 3, 4, 2]);
@@ -240,9 +291,33 @@ mod tests {
     }
 
     #[test]
+    fn a_retriever_that_cannot_tell_hits_apart_gets_little_say() {
+        // Flat cosine scores (a model that does not know the language) vs a clear BM25 winner.
+        let flat = confidence(&[0.41, 0.40, 0.40, 0.39, 0.39, 0.39, 0.38, 0.38, 0.38, 0.37], Some(1.0));
+        let sharp = confidence(&[0.82, 0.55, 0.50, 0.49, 0.47, 0.45, 0.44, 0.44, 0.43, 0.40], Some(1.0));
+        let bm25 = confidence(&[24.0, 15.4, 6.0, 4.9, 4.4, 4.0, 3.9, 3.5, 3.1, 3.0], None);
+        assert!(flat < 0.05, "{flat}");
+        assert!(sharp > 0.4, "{sharp}");
+        assert!(bm25 > 0.6, "{bm25}");
+        assert!((confidence(&[], None)).abs() < f64::EPSILON);
+        assert!((confidence(&[3.0], None) - 1.0).abs() < f64::EPSILON);
+
+        // Keyword's clear first hit stays first when the vector list is noise.
+        let keyword = vec![hit(1, 1, 0, "a"), hit(2, 2, 0, "b"), hit(3, 3, 0, "c")];
+        let vector = vec![hit(3, 3, 0, "c"), hit(2, 2, 0, "b"), hit(9, 9, 0, "z")];
+        let fused = fuse(keyword, vector, weights(bm25, flat));
+        // Two lists about as sure of themselves both count.
+        let (k, v) = weights(0.7, 0.5);
+        assert!((k - 0.7).abs() < 1e-9 && (v - 0.5).abs() < 1e-9);
+        // No keyword hits at all: a sure vector list decides.
+        assert!(weights(0.0, 0.5).1 > 0.4);
+        assert_eq!(fused[0].hit.chunk_id, 1);
+    }
+
+    #[test]
     fn fusion_of_one_list_keeps_its_order() {
         let keyword = vec![hit(5, 1, 0, "a"), hit(2, 1, 10, "b"), hit(9, 2, 0, "c")];
-        let ids: Vec<i64> = fuse(keyword, Vec::new())
+        let ids: Vec<i64> = fuse(keyword, Vec::new(), (1.0, 1.0))
             .iter()
             .map(|c| c.hit.chunk_id)
             .collect();
@@ -255,7 +330,7 @@ mod tests {
         let c1 = hit(1, 7, 0, "ABCD");
         let c2 = hit(2, 7, 2, "CDEF");
         let other = hit(3, 8, 0, "XYZ");
-        let passages = merge_neighbours(fuse(vec![c2, other, c1], Vec::new()));
+        let passages = merge_neighbours(fuse(vec![c2, other, c1], Vec::new(), (1.0, 1.0)));
         assert_eq!(passages.len(), 2);
         assert_eq!(passages[0].hit.text, "ABCDEF");
         assert_eq!(
@@ -271,6 +346,7 @@ mod tests {
         let passages = merge_neighbours(fuse(
             vec![hit(1, 7, 0, "ABCD"), hit(2, 7, 100, "WXYZ")],
             Vec::new(),
+            (1.0, 1.0),
         ));
         assert_eq!(passages.len(), 2);
     }
@@ -280,6 +356,7 @@ mod tests {
         let fused = fuse(
             vec![hit(1, 1, 0, "同一段 文字"), hit(2, 2, 0, "同一段文字")],
             Vec::new(),
+            (1.0, 1.0),
         );
         assert_eq!(dedupe(fused).len(), 1);
     }
