@@ -4,6 +4,7 @@
 mod ask;
 mod models;
 mod output;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -130,6 +131,8 @@ enum Command {
         #[command(subcommand)]
         command: models::ModelsCommand,
     },
+    /// Serve the API over HTTP (JSON under /api/v1, answers and imports as server-sent events).
+    Serve(serve::ServeArgs),
     /// Check configuration, data directory, versions and backends.
     Doctor {
         /// Print the report as JSON.
@@ -386,6 +389,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Models { command } => {
             models::run(&Config::from_env(cli.data_dir), command).await?;
+        }
+        Command::Serve(args) => {
+            let lib = open(cli.data_dir).await?;
+            serve::run(lib, args).await?;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;

@@ -9,5 +9,6 @@ mod kb;
 mod models;
 mod resume;
 mod search;
+mod serve;
 mod support;
 mod tools;
