@@ -13,6 +13,7 @@
 #                        clone, else /work/shared/data/corpus); exploded into one .txt per line.
 #   CONNECTIONS          wrk connections (default 400); THREADS wrk threads (default nproc);
 #   WRK_TIMEOUT          wrk's per-request timeout (default 2s, wrk's own default).
+#   SERVE_ARGS           extra `lexinaut serve` options, e.g. "--max-answers 4".
 # Needs wrk (the Debian package; installed with apt-get when missing and running as root),
 # python3 (standard library only) and curl.
 set -euo pipefail
@@ -72,7 +73,7 @@ txt_count="$(python3 "$root/scripts/bench/explode_lines.py" "$corpus" "$txt_dir"
 unset_env=()
 while IFS= read -r name; do unset_env+=(-u "$name"); done < <(env | grep -o '^LEXINAUT_[A-Z_]*' || true)
 env "${unset_env[@]}" LEXINAUT_LOG=warn \
-  "$lexinaut" --data-dir "$work/data" serve --port 0 > "$work/address" 2> "$work/server.log" &
+  "$lexinaut" --data-dir "$work/data" serve --port 0 ${SERVE_ARGS:-} > "$work/address" 2> "$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do [[ -s "$work/address" ]] && break; sleep 0.1; done
 base="$(head -1 "$work/address")"
@@ -153,7 +154,7 @@ echo "- **Machine:** $(nproc) CPUs ($(uname -m), $(grep -m1 'model name' /proc/c
 echo "  Load average $load_start at the start, $load_end at the end."
 echo "- **Command:** \`scripts/bench-server.sh${1:+ $1}${2:+ $2}\` ($connections connections, $threads wrk threads, wrk timeout $wrk_timeout)."
 echo "- **Data:** $docs files, one per line of crud_news_zh.txt, $chunks chunks, imported through \`POST /api/v1/kbs/1/ingest\` in $ingest_secs s."
-echo "- **Server:** release build, default limits (16 answers at once), no model server; peak RSS $rss_mb MB; health after the runs: HTTP $health; $conversations conversations stored by the ask run."
+echo "- **Server:** release build, options: \`${SERVE_ARGS:-(defaults: 16 answers at once)}\`, no model server; peak RSS $rss_mb MB; health after the runs: HTTP $health; $conversations conversations stored by the ask run."
 echo
 python3 - "$work/search.json" "$work/ask.json" <<'PY'
 import json, sys
