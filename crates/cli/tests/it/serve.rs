@@ -662,7 +662,9 @@ async fn serve_upload_stores_safe_names_imports_and_reports_bad_files() {
 
     let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
     let big = "大".repeat(400_000); // 1.2 MB: over the 1 MiB limit set above
+                                    // The oversized file comes first: the files after it must still arrive whole.
     let (content_type, body) = multipart(&[
+        ("大文件.txt", big.as_bytes()),
         (
             "季度报告.txt",
             "营业收入同比增长百分之十二，主要来自新能源汽车业务。\n".as_bytes(),
@@ -672,7 +674,6 @@ async fn serve_upload_stores_safe_names_imports_and_reports_bad_files() {
             "../../逃逸.txt",
             "路径穿越的文件必须留在上传目录里。\n".as_bytes(),
         ),
-        ("大文件.txt", big.as_bytes()),
     ]);
     let response = server
         .request(Method::POST, &format!("/kbs/{kb}/upload"))
