@@ -883,3 +883,138 @@ async fn serve_stops_cleanly_on_sigterm() {
         "{out} (kb {kb})"
     );
 }
+
+/// The live Xinference URL and chat model uid (`scripts/backends.sh start`), or a skip note.
+fn live_chat() -> Option<(String, String)> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (
+        env("LEXINAUT_TEST_XINFERENCE_URL"),
+        env("LEXINAUT_TEST_CHAT_MODEL"),
+    ) {
+        (Some(url), Some(model)) => Some((url, model)),
+        _ => {
+            assert!(
+                env("LEXINAUT_TEST_REQUIRE_BACKENDS").as_deref() != Some("1"),
+                "LEXINAUT_TEST_REQUIRE_BACKENDS=1 but LEXINAUT_TEST_XINFERENCE_URL/CHAT_MODEL are unset"
+            );
+            eprintln!("skip: LEXINAUT_TEST_XINFERENCE_URL/CHAT_MODEL not set");
+            None
+        }
+    }
+}
+
+/// The assistant message of a conversation, once stored (waits up to `wait`).
+async fn stored_answer(server: &Server, conversation: i64, wait: Duration) -> Value {
+    let deadline = Instant::now() + wait;
+    loop {
+        let messages = server
+            .expect_json(
+                server
+                    .get(&format!("/conversations/{conversation}/messages"))
+                    .await,
+                StatusCode::OK,
+            )
+            .await;
+        if let Some(answer) = messages
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["role"] == "assistant"))
+        {
+            return answer.clone();
+        }
+        assert!(Instant::now() < deadline, "no answer stored: {messages}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_streams_a_generated_answer_and_a_disconnect_cancels_it() {
+    let Some((xinference, chat)) = live_chat() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let mut env = vec![
+        ("LEXINAUT_XINFERENCE_URL", xinference.clone()),
+        ("LEXINAUT_CHAT_MODEL", chat.clone()),
+    ];
+    // With an embedding model and Chroma, the server's background embedder must drain the
+    // backlog of the import on its own.
+    let vectors = match (
+        std::env::var("LEXINAUT_TEST_EMBED_MODEL"),
+        std::env::var("LEXINAUT_TEST_CHROMA_URL"),
+    ) {
+        (Ok(embed), Ok(chroma)) if !embed.is_empty() && !chroma.is_empty() => {
+            env.push(("LEXINAUT_EMBED_MODEL", embed));
+            env.push(("LEXINAUT_CHROMA_URL", chroma));
+            true
+        }
+        _ => false,
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(&s, &[], &env);
+    let kb = kb_with_samples(&server, &s, "模型").await;
+    if vectors {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = server
+                .expect_json(server.get("/vectors/status").await, StatusCode::OK)
+                .await;
+            if status["state"] == "ready" && status["backlog"] == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vectors not ready after 120 s: {status}\n{}",
+                server.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    // A whole answer written by the model, streamed.
+    let response = server
+        .post(
+            &format!("/kbs/{kb}/ask?stream=1"),
+            json!({"question": "大熊猫一天吃多少竹子？"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = parse_sse(&response.text().await.expect("SSE"));
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert_eq!(events[0].data["mode"], "generated", "{:?}", events[0]);
+    assert_eq!(kinds.last(), Some(&"finished"), "{kinds:?}");
+    assert!(
+        kinds.iter().filter(|k| **k == "token").count() > 1,
+        "{kinds:?}"
+    );
+    let message = &events[events.len() - 1].data["message"];
+    assert!(
+        matches!(message["status"].as_str(), Some("complete" | "partial")),
+        "{message}"
+    );
+
+    // A client that leaves after the first token: the answer stops and is kept as cancelled.
+    let mut response = server
+        .request(Method::POST, &format!("/kbs/{kb}/ask"))
+        .header(header::ACCEPT, "text/event-stream")
+        .json(&json!({"question": "请用五百字以上详细介绍大熊猫的食物、栖息地和保护历史。"}))
+        .send()
+        .await
+        .expect("ask");
+    let mut seen = String::new();
+    while !seen.contains("event: token") {
+        let chunk = tokio::time::timeout(Duration::from_secs(60), response.chunk())
+            .await
+            .expect("a token within 60 s")
+            .expect("read")
+            .expect("the stream ended before any token");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let started = parse_sse(&seen);
+    let conversation = started[0].data["conversation"]["id"]
+        .as_i64()
+        .expect("conversation id");
+    drop(response);
+    let answer = stored_answer(&server, conversation, Duration::from_secs(30)).await;
+    assert_eq!(answer["status"], "cancelled", "{answer}");
+}
