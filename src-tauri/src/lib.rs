@@ -97,9 +97,6 @@ async fn run_vectors(app: tauri::AppHandle) {
     use tauri_specta::Event;
     let state = app.state::<AppState>();
     let library = &state.library;
-    if !library.vectors_enabled() {
-        return;
-    }
     let mut status = library.watch_vector_status();
     let forward = async {
         while status.changed().await.is_ok() {

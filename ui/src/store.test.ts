@@ -58,6 +58,12 @@ function memoryBackend() {
     search: async () => [],
     ...chatUnused(),
     vectorStatus: async () => ({ state: "off", backlog: 0, last_error: null }),
+    doctor: () => Promise.reject(new Error("not used")),
+    getSettings: () => Promise.reject(new Error("not used")),
+    saveSettings: () => Promise.reject(new Error("not used")),
+    listModels: () => Promise.reject(new Error("not used")),
+    launchModel: () => Promise.reject(new Error("not used")),
+    terminateModel: () => Promise.reject(new Error("not used")),
     onVectorStatus: async () => () => {},
     onCatalogueChanged: async (cb) => {
       changed = cb;

@@ -5,6 +5,7 @@ mod ask;
 mod models;
 mod output;
 mod serve;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -133,6 +134,11 @@ enum Command {
     },
     /// Serve the API over HTTP (JSON under /api/v1, answers and imports as server-sent events).
     Serve(serve::ServeArgs),
+    /// Watched folders: knowledge bases that mirror folders on disk.
+    Watch {
+        #[command(subcommand)]
+        command: watch::WatchCommand,
+    },
     /// Check configuration, data directory, versions and backends.
     Doctor {
         /// Print the report as JSON.
@@ -393,6 +399,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let lib = open(cli.data_dir).await?;
             serve::run(lib, args).await?;
+        }
+        Command::Watch { command } => {
+            return watch::run(open(cli.data_dir).await?, command).await;
         }
         Command::Doctor { json } => {
             let lib = open(cli.data_dir).await?;

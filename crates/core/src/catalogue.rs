@@ -355,6 +355,107 @@ async fn upsert_document(
     .await?)
 }
 
+/// A document's identity and the file facts recorded with it: enough to tell whether its file
+/// changed (size, mtime, hash) or moved (same hash at another path).
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct DocumentFile {
+    /// Document id.
+    #[specta(type = i32)]
+    pub id: i64,
+    /// Knowledge base it belongs to.
+    #[specta(type = i32)]
+    pub kb_id: i64,
+    /// Path as imported (absolute).
+    pub path: String,
+    /// Symlinks and `..` resolved: the document's identity within its knowledge base.
+    pub canonical_path: String,
+    /// Size in bytes when last read.
+    #[specta(type = i32)]
+    pub size: i64,
+    /// Modification time when last read, unix milliseconds.
+    #[specta(type = i32)]
+    pub mtime_ms: i64,
+    /// BLAKE3 of the content, hex.
+    pub hash: String,
+    /// Searchable or failed.
+    pub status: DocumentStatus,
+    /// The last import of this file failed (an indexed document can carry an error too).
+    pub has_error: bool,
+}
+
+/// Where a document's file now is: the document keeps its id and chunks (no re-extraction, no
+/// re-embedding); only its path and file facts change.
+#[derive(Debug, Clone)]
+pub struct DocumentMove {
+    /// The document.
+    pub id: i64,
+    /// New path, absolute, as the user sees it.
+    pub path: String,
+    /// New path with symlinks and `..` resolved.
+    pub canonical_path: String,
+    /// Size of the file at the new path.
+    pub size: i64,
+    /// Modification time of the file at the new path, unix milliseconds.
+    pub mtime_ms: i64,
+}
+
+/// `[dir/, dir0)`: the range of strings that start with `dir` + separator (the next character
+/// after the separator closes the range), so a prefix query uses the `(kb_id, canonical_path)`
+/// index. `dir` itself is matched separately.
+pub(crate) fn below(dir: &str) -> (String, String) {
+    let sep = std::path::MAIN_SEPARATOR;
+    let base = dir.strip_suffix(sep).unwrap_or(dir);
+    let after = char::from_u32(sep as u32 + 1).unwrap_or('0');
+    (format!("{base}{sep}"), format!("{base}{after}"))
+}
+
+const DOCUMENT_FILE_COLUMNS: &str =
+    "id, kb_id, path, canonical_path, size, mtime_ms, hash, status, \
+     error IS NOT NULL AS has_error";
+
+fn document_file(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentFile, CoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(DocumentFile {
+        id: r.try_get("id")?,
+        kb_id: r.try_get("kb_id")?,
+        path: r.try_get("path")?,
+        canonical_path: r.try_get("canonical_path")?,
+        size: r.try_get("size")?,
+        mtime_ms: r.try_get("mtime_ms")?,
+        hash: r.try_get("hash")?,
+        status: status.parse()?,
+        has_error: r.try_get("has_error")?,
+    })
+}
+
+/// Deletes documents with their chunks (and, by trigger, their keyword index rows) inside `tx`.
+async fn delete_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    ids: &[i64],
+) -> Result<u64, CoreError> {
+    let mut deleted = 0;
+    for part in ids.chunks(ROWS_PER_STATEMENT) {
+        for table in ["chunks", "documents"] {
+            let column = if table == "chunks" {
+                "document_id"
+            } else {
+                "id"
+            };
+            let mut q = sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+            let mut list = q.separated(", ");
+            for id in part {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let done = q.build().execute(&mut **tx).await?;
+            if table == "documents" {
+                deleted += done.rows_affected();
+            }
+        }
+    }
+    Ok(deleted)
+}
+
 /// The catalogue database.
 #[derive(Clone)]
 pub struct Catalogue {
@@ -474,6 +575,124 @@ impl Catalogue {
         .await?
         .ok_or_else(|| CoreError::NotFound(format!("document {id}")))?;
         document_from_row(&row)
+    }
+
+    /// Documents of a knowledge base whose file is `canonical` itself or lies below it (when it
+    /// is a folder), by canonical path.
+    pub async fn documents_under(
+        &self,
+        kb_id: i64,
+        canonical: &str,
+    ) -> Result<Vec<DocumentFile>, CoreError> {
+        let (from, to) = below(canonical);
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_FILE_COLUMNS} FROM documents WHERE kb_id = ? \
+             AND (canonical_path = ? OR (canonical_path >= ? AND canonical_path < ?)) \
+             ORDER BY canonical_path"
+        ))
+        .bind(kb_id)
+        .bind(canonical)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_file).collect()
+    }
+
+    /// Documents of a knowledge base whose content has this BLAKE3 hash.
+    pub async fn documents_with_hash(
+        &self,
+        kb_id: i64,
+        hash: &str,
+    ) -> Result<Vec<DocumentFile>, CoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_FILE_COLUMNS} FROM documents WHERE kb_id = ? AND hash = ? ORDER BY id"
+        ))
+        .bind(kb_id)
+        .bind(hash)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_file).collect()
+    }
+
+    /// Removes documents with their chunks and keyword index rows, all in one transaction.
+    /// This is the one path by which documents leave the catalogue (anything kept beside the
+    /// catalogue for a document, such as vectors, is to be removed here too). Returns how many
+    /// documents existed and were removed.
+    pub async fn delete_documents(&self, ids: &[i64]) -> Result<u64, CoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let deleted = delete_in(&mut tx, ids).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Removes one document with its chunks and keyword index rows (see `delete_documents`).
+    pub async fn delete_document(&self, id: i64) -> Result<(), CoreError> {
+        match self.delete_documents(&[id]).await? {
+            0 => Err(CoreError::NotFound(format!("document #{id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives documents new paths, keeping their ids and chunks (a rename or move never
+    /// re-extracts or re-embeds), in one transaction. A document already catalogued at a
+    /// destination in the same knowledge base (a file that was replaced by the move) is removed.
+    /// Moves may swap or chain paths. This is the one path by which a document changes path.
+    pub async fn move_documents(&self, moves: &[DocumentMove]) -> Result<(), CoreError> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let moving: std::collections::HashSet<i64> = moves.iter().map(|m| m.id).collect();
+        // Step aside first so moves can swap or chain paths without tripping the unique index.
+        for m in moves {
+            let done = sqlx::query("UPDATE documents SET canonical_path = ? || id WHERE id = ?")
+                .bind("moving:") // never an absolute path
+                .bind(m.id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(CoreError::NotFound(format!("document #{}", m.id)));
+            }
+        }
+        let mut displaced = Vec::new();
+        for m in moves {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT d.id FROM documents d JOIN documents moved ON moved.kb_id = d.kb_id \
+                 WHERE moved.id = ? AND d.canonical_path = ?",
+            )
+            .bind(m.id)
+            .bind(&m.canonical_path)
+            .fetch_all(&mut *tx)
+            .await?;
+            displaced.extend(ids.into_iter().filter(|id| !moving.contains(id)));
+        }
+        delete_in(&mut tx, &displaced).await?;
+        for m in moves {
+            sqlx::query(
+                "UPDATE documents SET path = ?, canonical_path = ?, size = ?, mtime_ms = ?, \
+                 updated_at = ? WHERE id = ?",
+            )
+            .bind(&m.path)
+            .bind(&m.canonical_path)
+            .bind(m.size)
+            .bind(m.mtime_ms)
+            .bind(now)
+            .bind(m.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives one document a new path, keeping its id and chunks (see `move_documents`).
+    pub async fn move_document(&self, m: &DocumentMove) -> Result<(), CoreError> {
+        self.move_documents(std::slice::from_ref(m)).await
     }
 
     /// What the catalogue knows of every file in a knowledge base, by canonical path.

@@ -14,12 +14,14 @@ pub mod keyword;
 pub mod models;
 pub mod settings;
 pub mod vectors;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use catalogue::{
-    Catalogue, CatalogueCounts, Document, DocumentStatus, Hit, KnowledgeBase, SearchFilter,
+    Catalogue, CatalogueCounts, Document, DocumentFile, DocumentMove, DocumentStatus, Hit,
+    KnowledgeBase, SearchFilter,
 };
 pub use chunk::ChunkSpec;
 pub use config::{BackendConfig, Config};
@@ -28,6 +30,9 @@ pub use error::{ApiError, CoreError, ErrorCode};
 pub use ingest::{FileIssue, ImportProgress, ImportSummary};
 pub use lexinaut_extract::Extracted;
 pub use tokio_util::sync::CancellationToken;
+pub use watch::{
+    SyncReport, WatchEvent, WatchOptions, WatchState, WatchedFolder, Watcher, WatcherOptions,
+};
 
 use keyword::Segmenter;
 use tracing::instrument;
@@ -47,6 +52,7 @@ pub struct Library {
     embedder_wake: tokio::sync::Notify,
     library_id: String,
     managed_chroma: std::sync::Mutex<Option<backends::ChromaServer>>,
+    watch_hub: watch::WatchHub,
 }
 
 impl Library {
@@ -71,6 +77,7 @@ impl Library {
             embedder_wake: tokio::sync::Notify::new(),
             library_id,
             managed_chroma: std::sync::Mutex::new(managed),
+            watch_hub: watch::WatchHub::default(),
         })
     }
 
@@ -186,6 +193,55 @@ impl Library {
     /// One document by id.
     pub async fn document(&self, id: i64) -> Result<Document, CoreError> {
         self.catalogue.document(id).await
+    }
+
+    /// Removes a document with its chunks and keyword index rows, in one transaction.
+    #[instrument(skip(self), err)]
+    pub async fn delete_document(&self, doc_id: i64) -> Result<(), CoreError> {
+        self.catalogue.delete_document(doc_id).await
+    }
+
+    /// Removes documents with their chunks and keyword index rows, in one transaction; returns
+    /// how many existed. The one path by which documents leave the library.
+    #[instrument(skip_all, fields(documents = doc_ids.len()), err)]
+    pub async fn delete_documents(&self, doc_ids: &[i64]) -> Result<u64, CoreError> {
+        self.catalogue.delete_documents(doc_ids).await
+    }
+
+    /// Gives documents new paths in one transaction, keeping their ids and chunks (nothing is
+    /// extracted or embedded again); a document already catalogued at a destination is replaced.
+    /// The one path by which documents change path (the folder watcher's renames and moves).
+    #[instrument(skip_all, fields(documents = moves.len()), err)]
+    pub async fn move_documents(&self, moves: &[DocumentMove]) -> Result<(), CoreError> {
+        self.catalogue.move_documents(moves).await
+    }
+
+    /// Records that a document's file now lives at `new_path` (which must exist): the document
+    /// keeps its id and chunks, nothing is extracted or embedded again. A document already
+    /// catalogued at `new_path` in the same knowledge base is replaced.
+    #[instrument(skip(self), fields(new_path = %new_path.display()), err)]
+    pub async fn move_document(&self, doc_id: i64, new_path: &Path) -> Result<(), CoreError> {
+        let io = |source| CoreError::Io {
+            path: new_path.to_owned(),
+            source,
+        };
+        let path = std::path::absolute(new_path).map_err(io)?;
+        let meta = tokio::fs::metadata(&path).await.map_err(io)?;
+        if !meta.is_file() {
+            return Err(CoreError::InvalidInput(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        let canonical = tokio::fs::canonicalize(&path).await.map_err(io)?;
+        self.move_documents(&[DocumentMove {
+            id: doc_id,
+            path: path.display().to_string(),
+            canonical_path: canonical.display().to_string(),
+            size: i64::try_from(meta.len()).unwrap_or(i64::MAX),
+            mtime_ms: watch::mtime_ms(&meta),
+        }])
+        .await
     }
 
     /// Imports files and folders into a knowledge base. Bad files are reported in the summary

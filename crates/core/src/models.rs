@@ -65,7 +65,11 @@ impl LaunchRequest {
                 CoreError::InvalidInput(format!("engine options must be a JSON object: {e}"))
             })?,
         };
-        let blank = |s: &Option<String>| s.clone().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let blank = |s: &Option<String>| {
+            s.clone()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         Ok(LaunchSpec {
             model_name: model_name.to_owned(),
             model_type: Some(model_type),
@@ -83,7 +87,9 @@ impl LaunchRequest {
 impl Library {
     fn xinference(&self) -> Result<crate::backends::XinferenceClient, CoreError> {
         self.backends().xinference.ok_or_else(|| {
-            CoreError::InvalidInput("no Xinference server is configured (settings or LEXINAUT_XINFERENCE_URL)".into())
+            CoreError::InvalidInput(
+                "no Xinference server is configured (settings or LEXINAUT_XINFERENCE_URL)".into(),
+            )
         })
     }
 

@@ -14,6 +14,12 @@ import type {
   ApiError,
   SourceView,
   VectorStatus,
+  Settings,
+  SettingsView,
+  ModelsView,
+  LaunchRequest,
+  LaunchProgress,
+  DoctorReport,
 } from "../bindings";
 
 export type {
@@ -31,6 +37,12 @@ export type {
   ApiError,
   SourceView,
   VectorStatus,
+  Settings,
+  SettingsView,
+  ModelsView,
+  LaunchRequest,
+  LaunchProgress,
+  DoctorReport,
 };
 
 /** An error from the core, with its stable code. */
@@ -57,6 +69,12 @@ export interface Backend {
   search(kbId: number, query: string, k: number): Promise<Hit[]>;
   onCatalogueChanged(cb: (kbId: number) => void): Promise<() => void>;
   vectorStatus(): Promise<VectorStatus>;
+  doctor(): Promise<DoctorReport>;
+  getSettings(): Promise<SettingsView>;
+  saveSettings(settings: Settings): Promise<SettingsView>;
+  listModels(): Promise<ModelsView>;
+  launchModel(request: LaunchRequest, onProgress: (p: LaunchProgress) => void): Promise<string>;
+  terminateModel(uid: string): Promise<void>;
   onVectorStatus(cb: (s: VectorStatus) => void): Promise<() => void>;
   ask(request: AskRequest, requestId: number, onEvent: (e: ChatEvent) => void): Promise<ChatMessage>;
   regenerate(conversationId: number, requestId: number, onEvent: (e: ChatEvent) => void): Promise<ChatMessage>;

@@ -2,7 +2,7 @@ import { Channel } from "@tauri-apps/api/core";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open, save } from "@tauri-apps/plugin-dialog";
 import { commands, events } from "../bindings";
-import type { ApiError, ChatEvent, ImportProgress } from "../bindings";
+import type { ApiError, ChatEvent, ImportProgress, LaunchProgress } from "../bindings";
 import { BackendError, type Backend, type Shell } from "./index";
 
 type Result<T> = { status: "ok"; data: T } | { status: "error"; error: ApiError };
@@ -37,6 +37,16 @@ export const tauriBackend: Backend = {
   search: (kbId, query, k) => unwrap(commands.search(kbId, query, k)),
   onCatalogueChanged: (cb) => events.catalogueChanged.listen((e) => cb(e.payload.kb_id)),
   vectorStatus: () => commands.vectorStatus(),
+  doctor: () => unwrap(commands.doctor()),
+  getSettings: () => unwrap(commands.settingsGet()),
+  saveSettings: (settings) => unwrap(commands.settingsSave(settings)),
+  listModels: () => unwrap(commands.modelsList()),
+  launchModel: (request, onProgress) => {
+    const channel = new Channel<LaunchProgress>();
+    channel.onmessage = onProgress;
+    return unwrap(commands.modelLaunch(request, channel));
+  },
+  terminateModel: (uid) => unwrap(commands.modelTerminate(uid)).then(() => undefined),
   onVectorStatus: (cb) => events.vectorStatusChanged.listen((e) => cb(e.payload)),
   ask: (request, requestId, onEvent) => unwrap(commands.chatAsk(request, requestId, eventChannel(onEvent))),
   regenerate: (conversationId, requestId, onEvent) =>

@@ -565,7 +565,7 @@ async fn knowledge_bases_are_separate() {
 }
 
 #[tokio::test]
-async fn chunk_ids_are_never_reused_after_a_document_changes() {
+async fn chunk_ids_are_never_reused_after_a_document_is_deleted() {
     let t = TestLibrary::open().await;
     let kb = t.kb("编号").await;
     t.write_samples();
@@ -576,23 +576,22 @@ async fn chunk_ids_are_never_reused_after_a_document_changes() {
         "第一版内容：琥珀封存着远古的蚊子。",
     );
     t.ingest(kb.id, std::slice::from_ref(&file)).await;
-    let old_ids: Vec<i64> = t
-        .search(kb.id, "琥珀", 10)
+    let old = t.search(kb.id, "琥珀", 10).await;
+    assert_eq!(old.len(), 1);
+    t.lib
+        .delete_document(old[0].document_id)
         .await
-        .iter()
-        .map(|h| h.chunk_id)
-        .collect();
-    assert_eq!(old_ids.len(), 1);
+        .expect("delete");
 
-    write(&file, "第二版内容：翡翠产自缅甸。");
-    t.ingest(kb.id, std::slice::from_ref(&file)).await;
+    let other = write(&t.root().join("新的.txt"), "新文档：翡翠产自缅甸。");
+    t.ingest(kb.id, std::slice::from_ref(&other)).await;
     let new = t.search(kb.id, "翡翠", 10).await;
     assert_eq!(new.len(), 1);
     assert!(
-        new[0].chunk_id > old_ids[0],
-        "chunk id {} reused or went back (old {})",
+        new[0].chunk_id > old[0].chunk_id,
+        "chunk id {} reused or went back (deleted {})",
         new[0].chunk_id,
-        old_ids[0]
+        old[0].chunk_id
     );
     t.assert_consistent(kb.id).await;
 }

@@ -10,3 +10,4 @@ mod library;
 mod search;
 mod support;
 mod vectors;
+mod watch;
