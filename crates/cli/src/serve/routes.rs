@@ -64,7 +64,7 @@ pub fn router(state: Arc<ServerState>, max_upload_bytes: usize) -> Router {
         .route("/conversations/{id}/export", get(export_conversation))
         .route("/conversations/{id}/regenerate", post(regenerate))
         .route("/answers/{request_id}/stop", post(stop_answer))
-        .route("/documents/{id}", get(document))
+        .route("/documents/{id}", get(document).delete(delete_document))
         .route("/documents/{id}/source", get(source_view))
         .route("/documents/{id}/file", get(document_file))
         .route("/vectors/status", get(vector_status))
@@ -284,6 +284,23 @@ async fn list_documents(State(state): Shared, ApiPath(kb_id): ApiPath<i64>) -> A
 
 async fn document(State(state): Shared, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
     Ok(Json(state.library.document(id).await?).into_response())
+}
+
+/// Removes a document from its knowledge base. A file the server keeps for it (an upload) is
+/// deleted too; files elsewhere on the server's disk are never touched.
+#[instrument(skip_all)]
+async fn delete_document(State(state): Shared, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
+    let doc = state.library.document(id).await?;
+    state.library.delete_document(id).await?;
+    let uploads = state.library.config().data_dir.join("uploads");
+    let path = PathBuf::from(&doc.path);
+    if path.starts_with(&uploads) {
+        if let Err(e) = tokio::fs::remove_file(&path).await {
+            tracing::warn!(path = %path.display(), "cannot delete an uploaded file: {e}");
+        }
+    }
+    let _ = state.changes.send(doc.kb_id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

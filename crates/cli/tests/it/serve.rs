@@ -744,6 +744,36 @@ async fn serve_upload_stores_safe_names_imports_and_reports_bad_files() {
     assert_eq!(file.status(), StatusCode::OK);
     assert!(file.text().await.expect("file").contains("新能源汽车业务"));
 
+    // Deleting the document removes it from search and deletes the server's copy of the file.
+    let r = server
+        .request(Method::DELETE, &format!("/documents/{doc}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(!uploads.join("季度报告.txt").exists());
+    let hits = server
+        .expect_json(
+            server
+                .request(Method::GET, &format!("/kbs/{kb}/search"))
+                .query(&[("q", "新能源汽车")])
+                .send()
+                .await
+                .expect("search"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(hits, json!([]));
+    let r = server
+        .request(Method::DELETE, &format!("/documents/{doc}"))
+        .send()
+        .await
+        .expect("delete again");
+    assert_eq!(
+        server.expect_json(r, StatusCode::NOT_FOUND).await["code"],
+        "not_found"
+    );
+
     // Upload to an unknown knowledge base, and an upload without files.
     let (content_type, body) = multipart(&[("a.txt", b"text")]);
     let r = server
