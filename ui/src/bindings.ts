@@ -339,7 +339,9 @@ export type ErrorCode =
 /**  A backend (Xinference, Chroma) is down, overloaded or too slow: try again later. */
 "backend_unavailable" | 
 /**  A backend refused the request or answered something unusable. */
-"backend";
+"backend" | 
+/**  The HTTP server needs a valid access token for this request. */
+"unauthorized";
 
 /**  A file that was not imported, and why. */
 export type FileIssue = {

@@ -4,6 +4,7 @@
 mod ask;
 mod models;
 mod output;
+mod serve;
 mod watch;
 
 use std::io::IsTerminal;
@@ -131,6 +132,8 @@ enum Command {
         #[command(subcommand)]
         command: models::ModelsCommand,
     },
+    /// Serve the API over HTTP (JSON under /api/v1, answers and imports as server-sent events).
+    Serve(serve::ServeArgs),
     /// Watched folders: knowledge bases that mirror folders on disk.
     Watch {
         #[command(subcommand)]
@@ -392,6 +395,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Models { command } => {
             models::run(&Config::from_env(cli.data_dir), command).await?;
+        }
+        Command::Serve(args) => {
+            let lib = open(cli.data_dir).await?;
+            serve::run(lib, args).await?;
         }
         Command::Watch { command } => {
             return watch::run(open(cli.data_dir).await?, command).await;

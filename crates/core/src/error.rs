@@ -60,6 +60,8 @@ pub enum ErrorCode {
     BackendUnavailable,
     /// A backend refused the request or answered something unusable.
     Backend,
+    /// The HTTP server needs a valid access token for this request.
+    Unauthorized,
 }
 
 /// The boundary error: a code to branch on and a message naming the thing and the reason.

@@ -9,6 +9,7 @@ mod kb;
 mod models;
 mod resume;
 mod search;
+mod serve;
 mod support;
 mod tools;
 mod watch;
