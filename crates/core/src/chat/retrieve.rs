@@ -293,8 +293,14 @@ mod tests {
     #[test]
     fn a_retriever_that_cannot_tell_hits_apart_gets_little_say() {
         // Flat cosine scores (a model that does not know the language) vs a clear BM25 winner.
-        let flat = confidence(&[0.41, 0.40, 0.40, 0.39, 0.39, 0.39, 0.38, 0.38, 0.38, 0.37], Some(1.0));
-        let sharp = confidence(&[0.82, 0.55, 0.50, 0.49, 0.47, 0.45, 0.44, 0.44, 0.43, 0.40], Some(1.0));
+        let flat = confidence(
+            &[0.41, 0.40, 0.40, 0.39, 0.39, 0.39, 0.38, 0.38, 0.38, 0.37],
+            Some(1.0),
+        );
+        let sharp = confidence(
+            &[0.82, 0.55, 0.50, 0.49, 0.47, 0.45, 0.44, 0.44, 0.43, 0.40],
+            Some(1.0),
+        );
         let bm25 = confidence(&[24.0, 15.4, 6.0, 4.9, 4.4, 4.0, 3.9, 3.5, 3.1, 3.0], None);
         assert!(flat < 0.05, "{flat}");
         assert!(sharp > 0.4, "{sharp}");
