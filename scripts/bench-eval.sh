@@ -35,7 +35,8 @@ args=(eval "$set_file" --kb eval --json)
 
 models=$(curl -s "$LEXINAUT_XINFERENCE_URL/v1/models" | python3 -c '
 import json, sys
-print("; ".join(f"{m[\"id\"]} = {m[\"model_name\"]} ({m[\"model_type\"]}, {m.get(\"model_engine\")})" for m in json.load(sys.stdin)["data"]))')
+rows = json.load(sys.stdin)["data"]
+print("; ".join("%s = %s (%s, %s)" % (m["id"], m["model_name"], m["model_type"], m.get("model_engine")) for m in rows))')
 echo "Set: $(basename "$set_file"); models: $models"
 echo
 echo "| mode | stages | hit@1 | hit@5 | MRR@10 | answer in top 5 | median ms/question |"
