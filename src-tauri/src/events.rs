@@ -29,6 +29,6 @@ pub struct WatcherStatusChanged(pub WatcherStatus);
 pub struct WatcherStatus {
     /// It runs: watched folders are synced live.
     pub running: bool,
-    /// Why it does not run (it is retried every half minute).
+    /// Why it does not run (starting it is retried every ten seconds).
     pub error: Option<String>,
 }

@@ -132,7 +132,7 @@ async fn run_vectors(app: tauri::AppHandle) {
 
 /// How long to wait before trying again to start a folder watcher that could not start (another
 /// process, e.g. `lexinaut watch run`, may hold this library's watcher).
-const WATCHER_RETRY: Duration = Duration::from_secs(30);
+const WATCHER_RETRY: Duration = Duration::from_secs(10);
 
 /// Runs the folder watcher for the app's lifetime: reconciles the watched folders with the disk
 /// (changes made while the app was closed), follows them live, and forwards every watch event to

@@ -101,9 +101,10 @@ function windowGeometry(name) {
 
 /**
  * Drags `paths` from a GTK drag source onto the LexiNaut window: onto its centre, or onto `at`
- * ({x, y} in CSS pixels of the page, e.g. the middle of an element's bounding box).
+ * ({x, y} in CSS pixels of the page, e.g. the middle of an element's bounding box). `whileOver`
+ * runs while the drag hovers there, before the drop.
  */
-export async function osDrag(paths, { targetWindowName = "LexiNaut", at = null } = {}) {
+export async function osDrag(paths, { targetWindowName = "LexiNaut", at = null, whileOver = null } = {}) {
   const source = spawn("/usr/bin/python3", [join(here, "drag_source.py"), "1060", "880", ...paths], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -129,6 +130,8 @@ export async function osDrag(paths, { targetWindowName = "LexiNaut", at = null }
       await sleep(60);
     }
     await sleep(300);
+    // E.g. a screenshot of the window while the drag hovers over it.
+    if (whileOver) await whileOver();
     xdo("mouseup", 1);
     await new Promise((res) => {
       const timer = setTimeout(res, 5000);

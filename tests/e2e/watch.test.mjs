@@ -2,10 +2,11 @@
 // watched-folders panel is mirrored; files created, edited, renamed and deleted with node's fs
 // show up in the document list within seconds (a rename keeps the document and its passages);
 // pause and resume; a folder added by typing its path and then deleted from disk shows as
-// missing with its documents kept; changes made while the app is closed are found at launch.
+// missing with its documents kept; changes made while the app is closed are found at launch;
+// while `lexinaut watch run` holds the library the app says so, and takes over when it ends.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,7 +73,18 @@ test("a folder dropped on the watched-folders panel is watched and mirrored", as
   const { browser } = app;
   const empty = await browser.$('[data-testid="watch-empty"]');
   await empty.waitForExist({ timeout: 15000, timeoutMsg: "no empty watched-folders panel" });
-  await osDrag([folder], { at: await centreOf(browser, '[data-testid="watch-empty"]') });
+  let hover = null;
+  await osDrag([folder], {
+    at: await centreOf(browser, '[data-testid="watch-empty"]'),
+    whileOver: async () => {
+      hover = await browser.execute(() => ({
+        zone: document.querySelector('[data-testid="drop-overlay"]')?.dataset.zone ?? null,
+        lit: document.querySelector('[data-testid="watch-panel"]').classList.contains("drop-active"),
+      }));
+      await browser.saveScreenshot(join(artifacts, "watch-drop-hover.png"));
+    },
+  });
+  assert.deepEqual(hover, { zone: "watch", lit: true }, "the panel lights up under the drag");
   const row = await watchRow(browser, folder);
   await row.waitForExist({ timeout: 10000, timeoutMsg: "the dropped folder is not listed as watched" });
   await waitRows(browser, (r) => "租赁合同.txt" in r && "meeting.md" in r, "the folder's files were not mirrored");
@@ -210,4 +222,43 @@ test("changes made while the app was closed are picked up at launch", async () =
   assert.ok(hits.length > 0 && hits[0].path.endsWith("暂停期间.txt"), JSON.stringify(hits));
   const row = await watchRow(browser, folder);
   assert.equal(await row.getAttribute("data-state"), "active");
+});
+
+test("while another process syncs the library the top bar says so; the app takes over when it stops", async () => {
+  const { dataDir, xdg } = app;
+  await app.stop();
+  app = null;
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LEXINAUT_")));
+  const daemon = spawn(cli, ["--data-dir", dataDir, "watch", "run"], { env, stdio: "ignore" });
+  try {
+    // `watch run` holds the watcher lock once it has started.
+    const deadline = Date.now() + 10000;
+    while (spawnSync("flock", ["--nonblock", join(dataDir, "watcher.lock"), "true"]).status === 0) {
+      assert.ok(Date.now() < deadline, "lexinaut watch run did not start");
+      await sleep(100);
+    }
+    app = await launchApp({ port: PORT, dataDir, xdg });
+    const { browser } = app;
+    const indicator = await browser.$('[data-testid="sync-indicator"]');
+    await indicator.waitForExist({ timeout: 15000 });
+    await browser.waitUntil(async () => (await indicator.getAttribute("data-state")) === "stopped", {
+      timeout: 10000,
+      timeoutMsg: "the top bar does not say that folder sync is stopped",
+    });
+    assert.match(await indicator.getAttribute("title"), /folder watcher/);
+    const note = await browser.$('[data-testid="watcher-error"]');
+    assert.ok(await note.isExisting(), "the watched-folders panel says it is not syncing");
+    await sleep(300);
+    await browser.saveScreenshot(join(artifacts, "watch-stopped.png"));
+    daemon.kill("SIGTERM");
+    await browser.waitUntil(async () => (await indicator.getAttribute("data-state")) === "idle", {
+      timeout: 20000,
+      timeoutMsg: "the app did not take over folder sync",
+    });
+    assert.equal(await note.isExisting(), false);
+    writeFileSync(join(folder, "接管之后.txt"), "接管之后新增的文件。\n");
+    await waitRows(browser, (r) => "接管之后.txt" in r, "the app's watcher does not follow the folder");
+  } finally {
+    daemon.kill("SIGKILL");
+  }
 });

@@ -827,7 +827,7 @@ export type WatchedFolder = {
 export type WatcherStatus = {
 	/**  It runs: watched folders are synced live. */
 	running: boolean,
-	/**  Why it does not run (it is retried every half minute). */
+	/**  Why it does not run (starting it is retried every ten seconds). */
 	error: string | null,
 };
 
