@@ -2,7 +2,8 @@
 
 use lexinaut_core::chat::{AskRequest, ChatEvent, ChatMessage, Conversation, SourceView};
 use lexinaut_core::{
-    ApiError, CoreError, DoctorReport, Document, Hit, ImportProgress, ImportSummary, KnowledgeBase,
+    ApiError, CoreError, DoctorReport, Document, Hit, ImportProgress, ImportSummary, KbDeletion,
+    KbSettings, KnowledgeBase, WatchOptions, WatchedFolder,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
@@ -10,7 +11,7 @@ use tauri::State;
 use tauri_plugin_opener::OpenerExt;
 use tauri_specta::Event;
 
-use crate::events::CatalogueChanged;
+use crate::events::{CatalogueChanged, WatcherStatus};
 use crate::state::AppState;
 
 /// Version and data location, for the settings and about screens.
@@ -44,6 +45,53 @@ pub async fn kb_create(
     name: String,
 ) -> Result<KnowledgeBase, ApiError> {
     Ok(state.library.create_kb(&name).await?)
+}
+
+/// Renames a knowledge base.
+#[tauri::command]
+#[specta::specta]
+pub async fn kb_rename(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    kb_id: u32,
+    name: String,
+) -> Result<KnowledgeBase, ApiError> {
+    let kb = state.library.rename_kb(kb_id.into(), &name).await?;
+    let _ = CatalogueChanged { kb_id: kb.id }.emit(&app);
+    Ok(kb)
+}
+
+/// Changes a knowledge base's chunking (for later imports) and embedding model.
+#[tauri::command]
+#[specta::specta]
+pub async fn kb_update_settings(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    kb_id: u32,
+    settings: KbSettings,
+) -> Result<KnowledgeBase, ApiError> {
+    let kb = state
+        .library
+        .update_kb_settings(kb_id.into(), &settings)
+        .await?;
+    let _ = CatalogueChanged { kb_id: kb.id }.emit(&app);
+    Ok(kb)
+}
+
+/// Deletes a knowledge base with its documents, conversations and watched folders; an import
+/// running in it is stopped first.
+#[tauri::command]
+#[specta::specta]
+pub async fn kb_delete(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    kb_id: u32,
+) -> Result<KbDeletion, ApiError> {
+    let kb_id = i64::from(kb_id);
+    state.imports.cancel(kb_id);
+    let deleted = state.library.delete_kb(kb_id).await?;
+    let _ = CatalogueChanged { kb_id }.emit(&app);
+    Ok(deleted)
 }
 
 #[tauri::command]
@@ -99,6 +147,62 @@ pub async fn import_resume(
 #[specta::specta]
 pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
     state.imports.cancel(i64::from(kb_id))
+}
+
+/// Removes documents with their chunks (and, through tombstones, their vectors); returns how
+/// many existed.
+#[tauri::command]
+#[specta::specta]
+pub async fn docs_delete(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    document_ids: Vec<u32>,
+) -> Result<u32, ApiError> {
+    let ids: Vec<i64> = document_ids.into_iter().map(i64::from).collect();
+    let kbs = kbs_of(&state, &ids).await;
+    let removed = state.library.delete_documents(&ids).await?;
+    for kb_id in kbs {
+        let _ = CatalogueChanged { kb_id }.emit(&app);
+    }
+    Ok(u32::try_from(removed).unwrap_or(u32::MAX))
+}
+
+/// Imports documents' files again, extracted and chunked afresh; progress streams over
+/// `on_progress` and `import_cancel` on their knowledge base stops it.
+#[tauri::command]
+#[specta::specta]
+pub async fn docs_reindex(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    document_ids: Vec<u32>,
+    on_progress: Channel<ImportProgress>,
+) -> Result<ImportSummary, ApiError> {
+    let ids: Vec<i64> = document_ids.into_iter().map(i64::from).collect();
+    let kbs = kbs_of(&state, &ids).await;
+    let guard = state
+        .imports
+        .begin(kbs.first().copied().unwrap_or_default());
+    let report = progress_sender(on_progress);
+    let summary = state
+        .library
+        .reindex_documents(&ids, &report, guard.token.clone())
+        .await;
+    for kb_id in kbs {
+        let _ = CatalogueChanged { kb_id }.emit(&app);
+    }
+    Ok(summary?)
+}
+
+/// The knowledge bases the documents belong to (for the events after a change); unknown ids
+/// are left to the core to report.
+async fn kbs_of(state: &AppState, ids: &[i64]) -> Vec<i64> {
+    let mut kbs = std::collections::BTreeSet::new();
+    for id in ids {
+        if let Ok(doc) = state.library.document(*id).await {
+            kbs.insert(doc.kb_id);
+        }
+    }
+    kbs.into_iter().collect()
 }
 
 fn progress_sender(channel: Channel<ImportProgress>) -> impl Fn(ImportProgress) + Send + Sync {
@@ -343,4 +447,75 @@ pub async fn model_launch(
 #[specta::specta]
 pub async fn model_terminate(state: State<'_, AppState>, uid: String) -> Result<(), ApiError> {
     Ok(state.library.terminate_model(&uid).await?)
+}
+
+/// Starts mirroring a folder into a knowledge base; the running watcher scans it at once.
+#[tauri::command]
+#[specta::specta]
+pub async fn watch_add(
+    state: State<'_, AppState>,
+    kb_id: u32,
+    path: String,
+    options: WatchOptions,
+) -> Result<WatchedFolder, ApiError> {
+    Ok(state
+        .library
+        .add_watch(kb_id.into(), std::path::Path::new(&path), options)
+        .await?)
+}
+
+/// Stops watching a folder; with `remove_documents` its documents leave the knowledge base too.
+/// Returns how many documents were removed.
+#[tauri::command]
+#[specta::specta]
+pub async fn watch_remove(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    folder_id: u32,
+    remove_documents: bool,
+) -> Result<u32, ApiError> {
+    let folder_id = i64::from(folder_id);
+    let kb_id = state
+        .library
+        .list_watches(None)
+        .await?
+        .into_iter()
+        .find(|f| f.id == folder_id)
+        .map(|f| f.kb_id);
+    let removed = state
+        .library
+        .remove_watch(folder_id, remove_documents)
+        .await?;
+    if let (Some(kb_id), true) = (kb_id, removed > 0) {
+        let _ = CatalogueChanged { kb_id }.emit(&app);
+    }
+    Ok(u32::try_from(removed).unwrap_or(u32::MAX))
+}
+
+/// Watched folders of one knowledge base (all when `kb_id` is null), with their status.
+#[tauri::command]
+#[specta::specta]
+pub async fn watch_list(
+    state: State<'_, AppState>,
+    kb_id: Option<u32>,
+) -> Result<Vec<WatchedFolder>, ApiError> {
+    Ok(state.library.list_watches(kb_id.map(i64::from)).await?)
+}
+
+/// Pauses a watched folder, or resumes it (it is scanned to catch up).
+#[tauri::command]
+#[specta::specta]
+pub async fn watch_pause(
+    state: State<'_, AppState>,
+    folder_id: u32,
+    paused: bool,
+) -> Result<WatchedFolder, ApiError> {
+    Ok(state.library.pause_watch(folder_id.into(), paused).await?)
+}
+
+/// Whether the folder watcher runs (the window listens to `WatcherStatusChanged` after this).
+#[tauri::command]
+#[specta::specta]
+pub fn watch_status(state: State<'_, AppState>) -> WatcherStatus {
+    state.watcher_status()
 }

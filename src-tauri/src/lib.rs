@@ -6,8 +6,10 @@ mod events;
 mod state;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use lexinaut_core::{Config, Library};
+use lexinaut_core::{Config, Library, WatchEvent, Watcher, WatcherOptions};
 use specta_typescript::Typescript;
 use tauri_specta::{collect_commands, collect_events, Builder};
 
@@ -21,7 +23,12 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::app_info,
             commands::kb_list,
             commands::kb_create,
+            commands::kb_rename,
+            commands::kb_update_settings,
+            commands::kb_delete,
             commands::docs_list,
+            commands::docs_delete,
+            commands::docs_reindex,
             commands::import_paths,
             commands::import_resume,
             commands::import_cancel,
@@ -44,10 +51,17 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::models_list,
             commands::model_launch,
             commands::model_terminate,
+            commands::watch_add,
+            commands::watch_remove,
+            commands::watch_list,
+            commands::watch_pause,
+            commands::watch_status,
         ])
         .events(collect_events![
             events::CatalogueChanged,
-            events::VectorStatusChanged
+            events::VectorStatusChanged,
+            events::WatchChanged,
+            events::WatcherStatusChanged
         ])
 }
 
@@ -116,6 +130,92 @@ async fn run_vectors(app: tauri::AppHandle) {
     });
 }
 
+/// How long to wait before trying again to start a folder watcher that could not start (another
+/// process, e.g. `lexinaut watch run`, may hold this library's watcher).
+const WATCHER_RETRY: Duration = Duration::from_secs(10);
+
+/// Runs the folder watcher for the app's lifetime: reconciles the watched folders with the disk
+/// (changes made while the app was closed), follows them live, and forwards every watch event to
+/// the windows, plus `CatalogueChanged` when a sync changed a knowledge base's documents.
+async fn run_watcher(app: tauri::AppHandle) {
+    use tauri::Manager;
+    use tauri_specta::Event;
+    let state = app.state::<AppState>();
+    // Subscribed before the watcher starts, so its start-up scan is heard.
+    let mut events = state.library.subscribe_watch();
+    let start = async {
+        loop {
+            match Watcher::start(&state.library, WatcherOptions::default()).await {
+                Ok(watcher) => {
+                    set_watcher(&app, Some(watcher), None);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("the folder watcher cannot start yet: {e}");
+                    set_watcher(&app, None, Some(e.to_string()));
+                }
+            }
+            tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                () = tokio::time::sleep(WATCHER_RETRY) => {}
+            }
+        }
+    };
+    let forward = async {
+        loop {
+            let event = tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                event = events.recv() => event,
+            };
+            match event {
+                Ok(event) => forward_watch_event(&app, event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(lost)) => {
+                    // Events were dropped: send the current status of every folder instead, and
+                    // let every knowledge base with folders reload its documents.
+                    tracing::debug!(lost, "watch events lagged; resending folder status");
+                    if let Ok(folders) = state.library.list_watches(None).await {
+                        let kbs: std::collections::BTreeSet<i64> =
+                            folders.iter().map(|f| f.kb_id).collect();
+                        for f in folders {
+                            let _ = events::WatchChanged(WatchEvent::FolderStatus(f)).emit(&app);
+                        }
+                        for kb_id in kbs {
+                            let _ = events::CatalogueChanged { kb_id }.emit(&app);
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    };
+    tokio::join!(start, forward);
+}
+
+fn set_watcher(app: &tauri::AppHandle, watcher: Option<Watcher>, error: Option<String>) {
+    use tauri::Manager;
+    use tauri_specta::Event;
+    let state = app.state::<AppState>();
+    {
+        let mut slot = state
+            .watcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.running = watcher;
+        slot.error = error;
+    }
+    let _ = events::WatcherStatusChanged(state.watcher_status()).emit(app);
+}
+
+fn forward_watch_event(app: &tauri::AppHandle, event: WatchEvent) {
+    use tauri_specta::Event;
+    if let WatchEvent::Synced(r) = &event {
+        if r.added + r.updated + r.moved + r.removed + r.failed > 0 {
+            let _ = events::CatalogueChanged { kb_id: r.kb_id }.emit(app);
+        }
+    }
+    let _ = events::WatchChanged(event).emit(app);
+}
+
 /// Starts the desktop app; returns when the last window closes.
 pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
@@ -140,7 +240,8 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(builder.invoke_handler())
         .manage(AppState {
-            library,
+            library: Arc::new(library),
+            watcher: Default::default(),
             imports: Default::default(),
             answers: Default::default(),
             shutdown: lexinaut_core::CancellationToken::new(),
@@ -151,6 +252,7 @@ pub fn run() -> ExitCode {
             tauri::async_runtime::block_on(async { state.library.warm_up() });
             tauri::async_runtime::spawn(resume_interrupted_imports(app.handle().clone()));
             tauri::async_runtime::spawn(run_vectors(app.handle().clone()));
+            tauri::async_runtime::spawn(run_watcher(app.handle().clone()));
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -159,6 +261,19 @@ pub fn run() -> ExitCode {
             if let tauri::RunEvent::Exit = event {
                 let state: tauri::State<'_, AppState> = tauri::Manager::state(handle);
                 state.shutdown.cancel();
+                // The watcher finishes the file in hand; what it had not applied yet is found by
+                // the next start-up scan.
+                let watcher = state
+                    .watcher
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .running
+                    .take();
+                if let Some(watcher) = watcher {
+                    if let Err(e) = tauri::async_runtime::block_on(watcher.stop()) {
+                        tracing::warn!("the folder watcher did not stop cleanly: {e}");
+                    }
+                }
                 // A managed Chroma must not outlive the app.
                 tauri::async_runtime::block_on(state.library.shutdown());
             }

@@ -1,7 +1,7 @@
 // Starts tauri-driver and the real LexiNaut binary (one app per test file), and performs real
 // OS drags with a GTK drag source plus xdotool. Needs an X display (the test script runs Xvfb).
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { spawn, execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,12 +30,24 @@ async function waitForPort(port, timeoutMs) {
   throw new Error(`tauri-driver did not answer on port ${port} within ${timeoutMs} ms`);
 }
 
-/** Launches the app on a fresh data dir; returns { browser, dataDir, stop }. */
-export async function launchApp({ port = 4444, env = {} } = {}) {
+/** Whether no process holds the library's watcher lock any more (the previous app has exited). */
+function watcherLockFree(dataDir) {
+  const r = spawnSync("flock", ["--nonblock", join(dataDir, "watcher.lock"), "true"]);
+  return r.status === 0;
+}
+
+/**
+ * Launches the app; returns { browser, dataDir, xdg, stop }. By default on a fresh data dir;
+ * pass the `dataDir` (and `xdg`, to keep the window's saved choices) of an earlier launch to
+ * start the app again on the same library after `stop()`.
+ */
+export async function launchApp({ port = 4444, env = {}, dataDir, xdg } = {}) {
   if (!process.env.DISPLAY) throw new Error("no DISPLAY: run the e2e tests under Xvfb (scripts/test.sh does)");
-  const dataDir = mkdtempSync(join(tmpdir(), "lexinaut-e2e-data-"));
+  dataDir ??= mkdtempSync(join(tmpdir(), "lexinaut-e2e-data-"));
   // WebKit keeps localStorage (e.g. the chosen language) under the XDG dirs: isolate them too.
-  const xdg = mkdtempSync(join(tmpdir(), "lexinaut-e2e-xdg-"));
+  xdg ??= mkdtempSync(join(tmpdir(), "lexinaut-e2e-xdg-"));
+  // Several people run the suite on one machine: an offset moves every file's ports out of the way.
+  port += Number(process.env.LEXINAUT_E2E_PORT_OFFSET ?? 0);
   const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(port + 1)], {
     env: {
       ...process.env,
@@ -64,8 +76,14 @@ export async function launchApp({ port = 4444, env = {} } = {}) {
     await browser.deleteSession().catch(() => {});
     driver.kill();
     if (process.env.LEXINAUT_E2E_VERBOSE) console.error(driverLog);
+    // The app is gone once it has let go of its folder watcher's lock (a relaunch on the same
+    // data dir would otherwise find the watcher taken).
+    const deadline = Date.now() + 15000;
+    while (Date.now() < deadline && existsSync(join(dataDir, "watcher.lock")) && !watcherLockFree(dataDir)) {
+      await sleep(200);
+    }
   };
-  return { browser, dataDir, stop };
+  return { browser, dataDir, xdg, stop };
 }
 
 /** Geometry of the first X window whose name matches `name`. */
@@ -81,8 +99,12 @@ function windowGeometry(name) {
   return { x: +v.X, y: +v.Y, width: +v.WIDTH, height: +v.HEIGHT };
 }
 
-/** Drags `paths` from a GTK drag source onto the centre of the LexiNaut window. */
-export async function osDrag(paths, { targetWindowName = "LexiNaut" } = {}) {
+/**
+ * Drags `paths` from a GTK drag source onto the LexiNaut window: onto its centre, or onto `at`
+ * ({x, y} in CSS pixels of the page, e.g. the middle of an element's bounding box). `whileOver`
+ * runs while the drag hovers there, before the drop.
+ */
+export async function osDrag(paths, { targetWindowName = "LexiNaut", at = null, whileOver = null } = {}) {
   const source = spawn("/usr/bin/python3", [join(here, "drag_source.py"), "1060", "880", ...paths], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -95,8 +117,9 @@ export async function osDrag(paths, { targetWindowName = "LexiNaut" } = {}) {
     const dst = windowGeometry(`^${targetWindowName}$`);
     const sx = src.x + Math.floor(src.width / 2);
     const sy = src.y + Math.floor(src.height / 2);
-    const tx = dst.x + Math.floor(dst.width / 2);
-    const ty = dst.y + Math.floor(dst.height / 2);
+    // Under Xvfb there is no window manager: the page starts at the window's origin, 1 CSS px = 1 px.
+    const tx = dst.x + (at ? Math.round(at.x) : Math.floor(dst.width / 2));
+    const ty = dst.y + (at ? Math.round(at.y) : Math.floor(dst.height / 2));
     const xdo = (...args) => execFileSync("xdotool", args.map(String));
     xdo("mousemove", sx, sy);
     await sleep(150);
@@ -107,6 +130,8 @@ export async function osDrag(paths, { targetWindowName = "LexiNaut" } = {}) {
       await sleep(60);
     }
     await sleep(300);
+    // E.g. a screenshot of the window while the drag hovers over it.
+    if (whileOver) await whileOver();
     xdo("mouseup", 1);
     await new Promise((res) => {
       const timer = setTimeout(res, 5000);
@@ -121,3 +146,11 @@ export async function osDrag(paths, { targetWindowName = "LexiNaut" } = {}) {
 }
 
 export { sleep };
+
+/** The middle of the first element matching `selector`, in CSS pixels of the page (for osDrag). */
+export async function centreOf(browser, selector) {
+  return browser.execute((sel) => {
+    const r = document.querySelector(sel).getBoundingClientRect();
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  }, selector);
+}

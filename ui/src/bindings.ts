@@ -10,7 +10,26 @@ export const commands = {
 	appInfo: () => __TAURI_INVOKE<AppInfo>("app_info"),
 	kbList: () => typedError<KnowledgeBase[], ApiError>(__TAURI_INVOKE("kb_list")),
 	kbCreate: (name: string) => typedError<KnowledgeBase, ApiError>(__TAURI_INVOKE("kb_create", { name })),
+	/**  Renames a knowledge base. */
+	kbRename: (kbId: number, name: string) => typedError<KnowledgeBase, ApiError>(__TAURI_INVOKE("kb_rename", { kbId, name })),
+	/**  Changes a knowledge base's chunking (for later imports) and embedding model. */
+	kbUpdateSettings: (kbId: number, settings: KbSettings) => typedError<KnowledgeBase, ApiError>(__TAURI_INVOKE("kb_update_settings", { kbId, settings })),
+	/**
+	 *  Deletes a knowledge base with its documents, conversations and watched folders; an import
+	 *  running in it is stopped first.
+	 */
+	kbDelete: (kbId: number) => typedError<KbDeletion, ApiError>(__TAURI_INVOKE("kb_delete", { kbId })),
 	docsList: (kbId: number) => typedError<Document[], ApiError>(__TAURI_INVOKE("docs_list", { kbId })),
+	/**
+	 *  Removes documents with their chunks (and, through tombstones, their vectors); returns how
+	 *  many existed.
+	 */
+	docsDelete: (documentIds: number[]) => typedError<number, ApiError>(__TAURI_INVOKE("docs_delete", { documentIds })),
+	/**
+	 *  Imports documents' files again, extracted and chunked afresh; progress streams over
+	 *  `on_progress` and `import_cancel` on their knowledge base stops it.
+	 */
+	docsReindex: (documentIds: number[], onProgress: Channel<ImportProgress>) => typedError<ImportSummary, ApiError>(__TAURI_INVOKE("docs_reindex", { documentIds, onProgress })),
 	/**  Imports dropped or picked files and folders; progress streams over `on_progress`. */
 	importPaths: (kbId: number, paths: string[], onProgress: Channel<ImportProgress>) => typedError<ImportSummary, ApiError>(__TAURI_INVOKE("import_paths", { kbId, paths, onProgress })),
 	/**  Continues a cancelled or interrupted import of a knowledge base. */
@@ -52,12 +71,27 @@ export const commands = {
 	modelLaunch: (request: LaunchRequest, onProgress: Channel<LaunchProgress>) => typedError<string, ApiError>(__TAURI_INVOKE("model_launch", { request, onProgress })),
 	/**  Stops a model running on Xinference. */
 	modelTerminate: (uid: string) => typedError<null, ApiError>(__TAURI_INVOKE("model_terminate", { uid })),
+	/**  Starts mirroring a folder into a knowledge base; the running watcher scans it at once. */
+	watchAdd: (kbId: number, path: string, options: WatchOptions) => typedError<WatchedFolder, ApiError>(__TAURI_INVOKE("watch_add", { kbId, path, options })),
+	/**
+	 *  Stops watching a folder; with `remove_documents` its documents leave the knowledge base too.
+	 *  Returns how many documents were removed.
+	 */
+	watchRemove: (folderId: number, removeDocuments: boolean) => typedError<number, ApiError>(__TAURI_INVOKE("watch_remove", { folderId, removeDocuments })),
+	/**  Watched folders of one knowledge base (all when `kb_id` is null), with their status. */
+	watchList: (kbId: number | null) => typedError<WatchedFolder[], ApiError>(__TAURI_INVOKE("watch_list", { kbId })),
+	/**  Pauses a watched folder, or resumes it (it is scanned to catch up). */
+	watchPause: (folderId: number, paused: boolean) => typedError<WatchedFolder, ApiError>(__TAURI_INVOKE("watch_pause", { folderId, paused })),
+	/**  Whether the folder watcher runs (the window listens to `WatcherStatusChanged` after this). */
+	watchStatus: () => __TAURI_INVOKE<WatcherStatus>("watch_status"),
 };
 
 /** Events */
 export const events = {
 	catalogueChanged: makeEvent<CatalogueChanged, CatalogueChanged>("catalogue-changed"),
 	vectorStatusChanged: makeEvent<VectorStatusChanged, VectorStatusChanged>("vector-status-changed"),
+	watchChanged: makeEvent<WatchChanged, WatchChanged>("watch-changed"),
+	watcherStatusChanged: makeEvent<WatcherStatusChanged, WatcherStatusChanged>("watcher-status-changed"),
 };
 
 /* Types */
@@ -120,7 +154,10 @@ export type BackendStatus = {
 	collections: number | null,
 };
 
-/**  The documents of a knowledge base changed (import finished, documents removed, ...). */
+/**
+ *  A knowledge base or its documents changed (import finished, documents removed or re-indexed,
+ *  a watched folder synced, renamed, settings changed, deleted).
+ */
 export type CatalogueChanged = {
 	/**  The knowledge base that changed. */
 	kb_id: number,
@@ -416,6 +453,26 @@ export type ImportSummary = {
 	cancelled: boolean,
 };
 
+/**  What deleting a knowledge base removed with it. */
+export type KbDeletion = {
+	/**  Documents removed (their chunks, keyword rows and vectors go with them). */
+	documents: number,
+	/**  Conversations removed. */
+	conversations: number,
+	/**  Watched folders no longer watched (the folders on disk are untouched). */
+	watched_folders: number,
+};
+
+/**  The settings of one knowledge base that can change after it was created. */
+export type KbSettings = {
+	/**  Chunk size in characters, for documents imported from now on. */
+	chunk_size: number,
+	/**  Chunk overlap in characters, for documents imported from now on. */
+	chunk_overlap: number,
+	/**  Its own embedding model (a model uid on Xinference); `None`: the configured default. */
+	embedding_model: string | null,
+};
+
 /**  A knowledge base: a named set of documents searched together. */
 export type KnowledgeBase = {
 	/**  Stable id. */
@@ -430,6 +487,8 @@ export type KnowledgeBase = {
 	created_at: number,
 	/**  Documents in it (indexed or failed). */
 	document_count: number,
+	/**  Its own embedding model; `None`: the configured default. */
+	embedding_model: string | null,
 };
 
 /**  Where a launch stands, polled while `POST /v1/models` is pending. */
@@ -632,6 +691,32 @@ export type SourceView = {
 	more_after: boolean,
 };
 
+/**  What one sync batch of a folder did. */
+export type SyncReport = {
+	/**  The folder. */
+	folder_id: number,
+	/**  Its knowledge base. */
+	kb_id: number,
+	/**  The folder's path as given. */
+	path: string,
+	/**  Whether the batch was a scan of the whole folder (start-up, folder back, overflow). */
+	full_scan: boolean,
+	/**  New files indexed. */
+	added: number,
+	/**  Changed files indexed again. */
+	updated: number,
+	/**  Documents whose file was renamed or moved into this folder (kept, not re-extracted). */
+	moved: number,
+	/**  Documents removed because their file is gone. */
+	removed: number,
+	/**  Files looked at and found unchanged (same size and time, or same content). */
+	unchanged: number,
+	/**  Files that could not be imported (each document row carries the reason). */
+	failed: number,
+	/**  When the batch was applied, unix milliseconds. */
+	at: number,
+};
+
 /**  What vector indexing is doing, for the status bar and `doctor`. */
 export type VectorState = 
 /**  No embedding model or vector store configured: keyword search only. */
@@ -655,6 +740,101 @@ export type VectorStatus = {
 
 /**  Vector indexing changed state (embedding, ready, a backend unavailable, backlog size). */
 export type VectorStatusChanged = VectorStatus;
+
+/**
+ *  A watched folder was added, removed, changed state, or had changes applied (the core's
+ *  `WatchEvent`, translated as it is: the core knows nothing of Tauri).
+ */
+export type WatchChanged = WatchEvent;
+
+/**  What a watcher tells its subscribers. The desktop shell translates these into UI events. */
+export type WatchEvent = 
+/**  A folder was added, or its state, pending count, last sync or error changed. */
+{
+	kind: "folder_status",
+} & WatchedFolder | 
+/**  A folder was removed from watching. */
+({ kind: "folder_removed"; 
+/**  The folder. */
+folder_id: number }) & { message?: never } | 
+/**  A batch of changes was applied to a folder's knowledge base. */
+{
+	kind: "synced",
+} & SyncReport | 
+/**  Something went wrong; the watcher carries on. */
+{ kind: "error"; 
+/**  The folder concerned, if it is one. */
+folder_id: number | null; 
+/**  A sentence naming the folder and the reason. */
+message: string };
+
+/**
+ *  Which files of a folder to mirror, on top of the built-in excludes ([`DEFAULT_EXCLUDES`]) and
+ *  the supported formats. Globs match the path relative to the folder with `/` separators,
+ *  case-insensitively; `*` crosses folders (`*.pdf` matches at any depth, `drafts/**` a subtree);
+ *  exclude globs also match any single file or folder name (`node_modules`).
+ */
+export type WatchOptions = {
+	/**  When not empty, only files matching one of these. */
+	include?: string[],
+	/**  Files and folders never mirrored. */
+	exclude?: string[],
+};
+
+/**  Where a watched folder stands. */
+export type WatchState = 
+/**  Followed: changes are applied as they happen. */
+"active" | 
+/**  Paused by the user: not followed; a scan catches up when it is resumed. */
+"paused" | 
+/**
+ *  The folder is not there (unplugged drive, unmounted share, deleted or renamed). Its
+ *  documents are kept; the watcher looks for it every few seconds and catches up when it is
+ *  back.
+ */
+"missing" | 
+/**
+ *  It cannot be followed live; `last_error` says why and how to fix it (e.g. the inotify
+ *  watch limit). Every minute the watcher tries again and, meanwhile, syncs it by a scan.
+ */
+"error";
+
+/**  A folder a knowledge base mirrors. */
+export type WatchedFolder = {
+	/**  Stable id. */
+	id: number,
+	/**  The knowledge base that mirrors it. */
+	kb_id: number,
+	/**  The folder as the user gave it (absolute); documents are catalogued under it. */
+	path: string,
+	/**  The folder with symlinks resolved: what is watched. */
+	canonical_path: string,
+	/**  Include globs (empty: every supported file). */
+	include: string[],
+	/**  Exclude globs, on top of the built-in ones. */
+	exclude: string[],
+	/**  Followed, paused, missing or failing. */
+	state: WatchState,
+	/**  Last time changes were applied or a full scan finished, unix milliseconds. */
+	last_sync_at: number | null,
+	/**  Why the folder is missing or cannot be followed. */
+	last_error: string | null,
+	/**  Changes seen and not applied yet (paths, or 1 for a pending full scan). */
+	pending: number,
+	/**  When it was added, unix milliseconds. */
+	created_at: number,
+};
+
+/**  Whether the app's folder watcher runs. */
+export type WatcherStatus = {
+	/**  It runs: watched folders are synced live. */
+	running: boolean,
+	/**  Why it does not run (starting it is retried every ten seconds). */
+	error: string | null,
+};
+
+/**  The app's folder watcher started, or could not start (and why). */
+export type WatcherStatusChanged = WatcherStatus;
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -28,3 +28,17 @@ export function progressPercent(p: Pick<ImportProgress, "processed" | "total">):
   if (p.total <= 0) return 100;
   return Math.min(100, Math.floor((p.processed * 100) / p.total));
 }
+
+/** When a sync happened: the time of day when it was today, else the date and time. */
+export function formatSyncTime(ms: number, locale: string, now: Date = new Date()): string {
+  const d = new Date(ms);
+  if (d.toDateString() === now.toDateString()) {
+    return d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+  return formatDate(ms, locale);
+}
+
+/** The day of a timestamp, for narrow columns (the full time goes in a tooltip). */
+export function formatDay(ms: number, locale: string): string {
+  return new Date(ms).toLocaleDateString(locale, { year: "numeric", month: "2-digit", day: "2-digit" });
+}

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { BackendError, type Backend } from "./backend";
-import type { ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
+import type { Document, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
 import { setLocale } from "./i18n";
 import { createAppStore } from "./store";
 
@@ -15,25 +15,83 @@ function chatUnused(): Pick<Backend, "ask" | "regenerate" | "stopAnswer" | "list
   };
 }
 
+// The watched-folder half of Backend (watchStore.test.ts covers it).
+function watchUnused(): Pick<Backend, "listWatches" | "addWatch" | "removeWatch" | "pauseWatch" | "watcherStatus"
+  | "onWatchEvent" | "onWatcherStatus"> {
+  const unused = () => Promise.reject(new Error("not used by the app store tests"));
+  return {
+    listWatches: unused, addWatch: unused, removeWatch: unused, pauseWatch: unused, watcherStatus: unused,
+    onWatchEvent: unused, onWatcherStatus: unused,
+  };
+}
+
+function doc(id: number, kbId: number, name: string): Document {
+  return {
+    id, kb_id: kbId, path: `/docs/${name}`, name, format: "text", title: null, page_count: null, pages_needing_ocr: [],
+    size: 10, mtime_ms: 0, hash: "", status: "indexed", error: null, encoding: null, warnings: [], chunk_count: 1,
+    added_at: id, updated_at: id,
+  };
+}
+
 // An in-memory Backend double: the UI logic under test talks only to this interface.
 function memoryBackend() {
   const kbs: KnowledgeBase[] = [];
+  const docs: Document[] = [];
   const calls: string[] = [];
   let changed: ((kbId: number) => void) | null = null;
+  let listDelay = 0;
   const backend: Backend = {
     appInfo: async () => ({ version: "test", data_dir: "/tmp" }),
     listKbs: async () => kbs.map((k) => ({ ...k })),
     createKb: async (name) => {
       if (kbs.some((k) => k.name === name))
         throw new BackendError({ code: "already_exists", message: `knowledge base "${name}" already exists` });
-      const kb = { id: kbs.length + 1, name, chunk_size: 512, chunk_overlap: 64, created_at: 0, document_count: 0 };
+      const kb = { id: kbs.length + 1, name, chunk_size: 512, chunk_overlap: 64, created_at: 0, document_count: 0, embedding_model: null };
       kbs.push(kb);
       calls.push(`create:${name}`);
       return kb;
     },
     listDocuments: async (kbId) => {
       calls.push(`docs:${kbId}`);
-      return [];
+      if (listDelay) await new Promise((r) => setTimeout(r, listDelay));
+      if (!kbs.some((k) => k.id === kbId))
+        throw new BackendError({ code: "not_found", message: `knowledge base #${kbId} not found` });
+      return docs.filter((d) => d.kb_id === kbId);
+    },
+    renameKb: async (kbId, name) => {
+      const kb = kbs.find((k) => k.id === kbId);
+      if (!kb) throw new BackendError({ code: "not_found", message: `knowledge base #${kbId} not found` });
+      if (kbs.some((k) => k.name === name && k.id !== kbId))
+        throw new BackendError({ code: "already_exists", message: `knowledge base "${name}" already exists` });
+      kb.name = name;
+      return { ...kb };
+    },
+    updateKbSettings: async (kbId, settings) => {
+      const kb = kbs.find((k) => k.id === kbId);
+      if (!kb) throw new BackendError({ code: "not_found", message: "not found" });
+      Object.assign(kb, settings);
+      calls.push(`settings:${kbId}:${settings.chunk_size}`);
+      return { ...kb };
+    },
+    deleteKb: async (kbId) => {
+      const i = kbs.findIndex((k) => k.id === kbId);
+      if (i < 0) throw new BackendError({ code: "not_found", message: "not found" });
+      kbs.splice(i, 1);
+      const gone = docs.filter((d) => d.kb_id === kbId).length;
+      docs.splice(0, docs.length, ...docs.filter((d) => d.kb_id !== kbId));
+      calls.push(`delete-kb:${kbId}`);
+      return { documents: gone, conversations: 0, watched_folders: 0 };
+    },
+    deleteDocuments: async (ids) => {
+      calls.push(`delete:${ids.join(",")}`);
+      const before = docs.length;
+      docs.splice(0, docs.length, ...docs.filter((d) => !ids.includes(d.id)));
+      return before - docs.length;
+    },
+    reindexDocuments: async (ids, onProgress) => {
+      calls.push(`reindex:${ids.join(",")}`);
+      onProgress({ total: ids.length, processed: ids.length, documents: ids.length, skipped: 0, failed: 0, current: null, finished: true });
+      return { documents: ids.length, chunks: ids.length, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
     },
     importPaths: async (kbId, paths, onProgress) => {
       calls.push(`import:${kbId}:${paths.join(",")}`);
@@ -57,6 +115,7 @@ function memoryBackend() {
     },
     search: async () => [],
     ...chatUnused(),
+    ...watchUnused(),
     vectorStatus: async () => ({ state: "off", backlog: 0, last_error: null }),
     doctor: () => Promise.reject(new Error("not used")),
     getSettings: () => Promise.reject(new Error("not used")),
@@ -70,7 +129,11 @@ function memoryBackend() {
       return () => (changed = null);
     },
   };
-  return { backend, kbs, calls, fireChanged: (id: number) => changed?.(id) };
+  return {
+    backend, kbs, docs, calls,
+    fireChanged: (id: number) => changed?.(id),
+    slowLists: (ms: number) => (listDelay = ms),
+  };
 }
 
 describe("app store", () => {
@@ -145,4 +208,90 @@ describe("app store", () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(m.calls.filter((c) => c === "docs:1").length).toBe(before + 1);
   });
+
+  it("renames a knowledge base and reports a taken name", async () => {
+    const m = memoryBackend();
+    const store = createAppStore(m.backend);
+    await store.load();
+    await m.backend.createKb("其他");
+    expect(await store.renameKb(1, "合同")).toBe(true);
+    expect(store.state.kbs.find((k) => k.id === 1)?.name).toBe("合同");
+    expect(await store.renameKb(1, "其他")).toBe(false);
+    expect(store.state.error).toMatch(/already exists/);
+  });
+
+  it("deleting the current knowledge base switches to another, or creates a fresh one", async () => {
+    const m = memoryBackend();
+    await m.backend.createKb("a");
+    await m.backend.createKb("b");
+    m.docs.push(doc(1, 1, "x.txt"), doc(2, 2, "y.txt"));
+    const store = createAppStore(m.backend);
+    await store.load();
+    expect(store.state.currentKbId).toBe(1);
+    expect((await store.deleteKb(1))?.documents).toBe(1);
+    expect(store.state.currentKbId).toBe(2);
+    expect(store.state.documents.map((d) => d.name)).toEqual(["y.txt"]);
+    expect(localStorage.getItem("lexinaut.kb")).toBe("2");
+    await store.deleteKb(2);
+    expect(m.kbs.map((k) => k.name)).toEqual(["我的知识库"]);
+    expect(store.state.currentKbId).toBe(m.kbs[0]?.id);
+    expect(store.state.documents).toEqual([]);
+  });
+
+  it("deletes and re-indexes documents, refreshing the list", async () => {
+    const m = memoryBackend();
+    await m.backend.createKb("a");
+    m.docs.push(doc(1, 1, "x.txt"), doc(2, 1, "y.txt"));
+    const store = createAppStore(m.backend);
+    await store.load();
+    expect(await store.deleteDocuments([1])).toBe(true);
+    expect(store.state.documents.map((d) => d.id)).toEqual([2]);
+    expect(await store.reindexDocuments([2])).toBe(true);
+    expect(m.calls).toContain("reindex:2");
+    expect(store.state.lastImport?.documents).toBe(1);
+    expect(store.state.importing).toBe(false);
+  });
+
+  it("coalesces a burst of catalogue events into at most two reloads", async () => {
+    const m = memoryBackend();
+    await m.backend.createKb("a");
+    const store = createAppStore(m.backend);
+    await store.load();
+    m.slowLists(20);
+    const before = m.calls.filter((c) => c === "docs:1").length;
+    for (let i = 0; i < 50; i++) m.fireChanged(1);
+    await new Promise((r) => setTimeout(r, 120));
+    const loads = m.calls.filter((c) => c === "docs:1").length - before;
+    expect(loads).toBeGreaterThanOrEqual(1);
+    expect(loads).toBeLessThanOrEqual(2);
+  });
+
+  it("a knowledge base deleted elsewhere (the CLI) is left for one that exists, without an error", async () => {
+    const m = memoryBackend();
+    await m.backend.createKb("a");
+    await m.backend.createKb("b");
+    m.docs.push(doc(1, 2, "y.txt"));
+    const store = createAppStore(m.backend);
+    await store.load();
+    expect(store.state.currentKbId).toBe(1);
+    m.kbs.splice(0, 1);
+    m.fireChanged(1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(store.state.currentKbId).toBe(2);
+    expect(store.state.documents.map((d) => d.name)).toEqual(["y.txt"]);
+    expect(store.state.error).toBeNull();
+  });
+
+  it("says whether the last summary is of an import or a re-index", async () => {
+    const m = memoryBackend();
+    await m.backend.createKb("a");
+    m.docs.push(doc(1, 1, "x.txt"));
+    const store = createAppStore(m.backend);
+    await store.load();
+    await store.reindexDocuments([1]);
+    expect(store.state.lastImportKind).toBe("reindex");
+    await store.importPaths(["/docs"]);
+    expect(store.state.lastImportKind).toBe("import");
+  });
 });
+

@@ -1,7 +1,7 @@
 // App state shared by the features: knowledge bases, the current one's documents, imports.
 import { reactive, type InjectionKey } from "vue";
 import { BackendError, type Backend } from "./backend";
-import type { Document, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
+import type { Document, ImportProgress, ImportSummary, KbDeletion, KbSettings, KnowledgeBase } from "./bindings";
 import { t } from "./i18n";
 
 export interface AppStore {
@@ -11,6 +11,8 @@ export interface AppStore {
     documents: Document[];
     progress: ImportProgress | null;
     lastImport: ImportSummary | null;
+    /** What produced `lastImport`: an import of new paths, or a re-index of documents. */
+    lastImportKind: "import" | "reindex";
     importing: boolean;
     error: string | null;
   };
@@ -18,6 +20,12 @@ export interface AppStore {
   load(): Promise<void>;
   selectKb(id: number): Promise<void>;
   createKb(name: string): Promise<void>;
+  /** The following return whether they succeeded (the error is in `state.error` otherwise). */
+  renameKb(id: number, name: string): Promise<boolean>;
+  updateKbSettings(id: number, settings: KbSettings): Promise<boolean>;
+  deleteKb(id: number): Promise<KbDeletion | null>;
+  deleteDocuments(ids: number[]): Promise<boolean>;
+  reindexDocuments(ids: number[]): Promise<boolean>;
   refreshDocuments(): Promise<void>;
   importPaths(paths: string[]): Promise<void>;
   resumeImport(): Promise<void>;
@@ -36,33 +44,82 @@ export function createAppStore(backend: Backend): AppStore {
     documents: [],
     progress: null,
     lastImport: null,
+    lastImportKind: "import",
     importing: false,
     error: null,
   });
 
-  const guard = async (f: () => Promise<void>) => {
+  const guard = async (f: () => Promise<void>): Promise<boolean> => {
     try {
       state.error = null;
       await f();
+      return true;
     } catch (e) {
       state.error = message(e);
+      return false;
     }
   };
+
+  const quietly = (f: () => Promise<void>): Promise<void> => guard(f).then(() => undefined);
 
   const refreshKbs = async () => {
     state.kbs = await backend.listKbs();
   };
 
-  const refreshDocuments = async () => {
-    state.documents = state.currentKbId === null ? [] : await backend.listDocuments(state.currentKbId);
+  // A watched folder syncing a burst sends many "catalogue changed" events: at most one load runs,
+  // and one more follows it if anything changed meanwhile (a list of 10,000 documents is not
+  // reloaded once per event).
+  let loading: Promise<void> | null = null;
+  let stale = false;
+  const refreshDocuments = (): Promise<void> => {
+    if (loading) {
+      stale = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        stale = false;
+        const kbId = state.currentKbId;
+        let docs: Document[];
+        try {
+          docs = kbId === null ? [] : await backend.listDocuments(kbId);
+        } catch (e) {
+          if (!(e instanceof BackendError && e.code === "not_found")) throw e;
+          // The knowledge base was deleted (here or by the CLI): move on to one that exists.
+          await refreshKbs();
+          if (state.currentKbId === kbId) await pickKb(null);
+          stale = true;
+          continue;
+        }
+        if (kbId === state.currentKbId) state.documents = docs;
+        else stale = true;
+      } while (stale);
+    })().finally(() => {
+      loading = null;
+    });
+    return loading;
+  };
+
+  // The knowledge base to show: the one asked for if it exists, else the first; a library
+  // without any gets a default one, ready to drop files into.
+  const pickKb = async (wanted: number | null) => {
+    if (state.kbs.length === 0) {
+      await backend.createKb(t("kb.defaultName"));
+      await refreshKbs();
+    }
+    const pick = state.kbs.find((k) => k.id === wanted) ?? state.kbs[0];
+    state.currentKbId = pick ? pick.id : null;
+    if (pick) globalThis.localStorage?.setItem("lexinaut.kb", String(pick.id));
   };
 
   // One import at a time per window: progress and the summary live in the store.
   const runImport = async (
     start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
+    kind: "import" | "reindex" = "import",
   ) => {
     state.importing = true;
     state.lastImport = null;
+    state.lastImportKind = kind;
     state.progress = { total: 0, processed: 0, documents: 0, skipped: 0, failed: 0, current: null, finished: false };
     try {
       state.lastImport = await start((p) => {
@@ -79,16 +136,9 @@ export function createAppStore(backend: Backend): AppStore {
     state,
     backend,
     load: () =>
-      guard(async () => {
+      quietly(async () => {
         await refreshKbs();
-        if (state.kbs.length === 0) {
-          // First start: a knowledge base ready to drop files into.
-          await backend.createKb(t("kb.defaultName"));
-          await refreshKbs();
-        }
-        const saved = Number(globalThis.localStorage?.getItem("lexinaut.kb"));
-        const pick = state.kbs.find((k) => k.id === saved) ?? state.kbs[0];
-        state.currentKbId = pick ? pick.id : null;
+        await pickKb(Number(globalThis.localStorage?.getItem("lexinaut.kb")));
         await refreshDocuments();
         await backend.onCatalogueChanged((kbId) => {
           if (kbId === state.currentKbId) void guard(refreshDocuments);
@@ -96,34 +146,69 @@ export function createAppStore(backend: Backend): AppStore {
         });
       }),
     selectKb: (id) =>
-      guard(async () => {
+      quietly(async () => {
         state.currentKbId = id;
         state.lastImport = null;
         globalThis.localStorage?.setItem("lexinaut.kb", String(id));
         await refreshDocuments();
       }),
     createKb: (name) =>
-      guard(async () => {
+      quietly(async () => {
         const kb = await backend.createKb(name);
         await refreshKbs();
         await store.selectKb(kb.id);
       }),
-    refreshDocuments: () => guard(refreshDocuments),
-    importPaths: (paths) =>
+    renameKb: (id, name) =>
       guard(async () => {
+        await backend.renameKb(id, name);
+        await refreshKbs();
+      }),
+    updateKbSettings: (id, settings) =>
+      guard(async () => {
+        await backend.updateKbSettings(id, settings);
+        await refreshKbs();
+      }),
+    deleteKb: async (id) => {
+      let deleted: KbDeletion | null = null;
+      await guard(async () => {
+        deleted = await backend.deleteKb(id);
+        await refreshKbs();
+        if (state.currentKbId === id) {
+          state.lastImport = null;
+          await pickKb(null);
+        }
+        await refreshDocuments();
+      });
+      return deleted;
+    },
+    deleteDocuments: (ids) =>
+      guard(async () => {
+        if (ids.length === 0) return;
+        await backend.deleteDocuments(ids);
+        await refreshDocuments();
+        await refreshKbs();
+      }),
+    reindexDocuments: (ids) =>
+      guard(async () => {
+        if (ids.length === 0) return;
+        await runImport((onProgress) => backend.reindexDocuments(ids, onProgress), "reindex");
+      }),
+    refreshDocuments: () => quietly(refreshDocuments),
+    importPaths: (paths) =>
+      quietly(async () => {
         if (paths.length === 0) return;
         if (state.currentKbId === null) throw new Error(t("import.noKb"));
         const kbId = state.currentKbId;
         await runImport((onProgress) => backend.importPaths(kbId, paths, onProgress));
       }),
     resumeImport: () =>
-      guard(async () => {
+      quietly(async () => {
         if (state.currentKbId === null) return;
         const kbId = state.currentKbId;
         await runImport((onProgress) => backend.resumeImport(kbId, onProgress));
       }),
     cancelImport: () =>
-      guard(async () => {
+      quietly(async () => {
         if (state.currentKbId !== null && state.importing) await backend.cancelImport(state.currentKbId);
       }),
   };

@@ -2,6 +2,7 @@
 //! diagnostics go to stderr through `tracing`.
 
 mod ask;
+mod catalogue;
 mod models;
 mod output;
 mod serve;
@@ -169,6 +170,29 @@ enum KbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rename a knowledge base.
+    Rename {
+        /// Its current name.
+        name: String,
+        /// The new name.
+        new_name: String,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a knowledge base with its documents, conversations and watched folders.
+    Delete {
+        /// Its name.
+        name: String,
+        /// Confirm the deletion (nothing is deleted without it).
+        #[arg(long)]
+        yes: bool,
+        /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a knowledge base's chunking (for later imports) or embedding model.
+    Settings(catalogue::KbSettingsArgs),
 }
 
 #[derive(Subcommand)]
@@ -182,6 +206,12 @@ enum DocsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove documents (with their passages and vectors) from a knowledge base; files on disk
+    /// are not touched.
+    Delete(catalogue::DocSelection),
+    /// Import documents' files again, extracted and chunked afresh (e.g. after changing the
+    /// chunking); exits with status 3 when a file failed.
+    Reindex(catalogue::DocSelection),
 }
 
 fn main() -> ExitCode {
@@ -262,6 +292,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         output::kb_table(&kbs);
                     }
                 }
+                KbCommand::Rename {
+                    name,
+                    new_name,
+                    json,
+                } => catalogue::rename_kb(&lib, &name, &new_name, json).await?,
+                KbCommand::Delete { name, yes, json } => {
+                    catalogue::delete_kb(&lib, &name, yes, json).await?;
+                }
+                KbCommand::Settings(args) => catalogue::kb_settings(&lib, args).await?,
             }
         }
         Command::Ingest {
@@ -339,6 +378,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::json(&docs)?;
             } else {
                 output::docs_table(&docs);
+            }
+        }
+        Command::Docs {
+            command: DocsCommand::Delete(selection),
+        } => catalogue::delete_docs(&open(cli.data_dir).await?, selection).await?,
+        Command::Docs {
+            command: DocsCommand::Reindex(selection),
+        } => {
+            if !catalogue::reindex_docs(&open(cli.data_dir).await?, selection).await? {
+                return Ok(ExitCode::from(3));
             }
         }
         Command::Search { query, kb, k, json } => {

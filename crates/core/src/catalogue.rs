@@ -30,6 +30,22 @@ pub struct KnowledgeBase {
     /// Documents in it (indexed or failed).
     #[specta(type = i32)]
     pub document_count: i64,
+    /// Its own embedding model; `None`: the configured default.
+    pub embedding_model: Option<String>,
+}
+
+/// What deleting a knowledge base removed with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, specta::Type)]
+pub struct KbDeletion {
+    /// Documents removed (their chunks, keyword rows and vectors go with them).
+    #[specta(type = i32)]
+    pub documents: u64,
+    /// Conversations removed.
+    #[specta(type = i32)]
+    pub conversations: u64,
+    /// Watched folders no longer watched (the folders on disk are untouched).
+    #[specta(type = i32)]
+    pub watched_folders: u64,
 }
 
 impl KnowledgeBase {
@@ -463,7 +479,7 @@ pub struct Catalogue {
 }
 
 const KB_COLUMNS: &str = "k.id, k.name, k.chunk_size, k.chunk_overlap, k.created_at, \
-     (SELECT COUNT(*) FROM documents d WHERE d.kb_id = k.id) AS document_count";
+     (SELECT COUNT(*) FROM documents d WHERE d.kb_id = k.id) AS document_count, k.embedding_model";
 
 impl Catalogue {
     /// Opens (creating if needed) the catalogue at `path` and brings its schema up to date.
@@ -552,6 +568,97 @@ impl Catalogue {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| CoreError::NotFound(format!("knowledge base {name:?}")))
+    }
+
+    /// Gives a knowledge base a new (unique, non-empty) name.
+    pub async fn rename_kb(&self, id: i64, name: &str) -> Result<KnowledgeBase, CoreError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(CoreError::InvalidInput(
+                "knowledge base name is empty".into(),
+            ));
+        }
+        let updated = sqlx::query("UPDATE knowledge_bases SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(id)
+            .execute(&self.pool)
+            .await;
+        match updated {
+            Ok(r) if r.rows_affected() == 0 => {
+                Err(CoreError::NotFound(format!("knowledge base #{id}")))
+            }
+            Ok(_) => self.kb(id).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(CoreError::AlreadyExists(format!("knowledge base {name:?}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets a knowledge base's chunking; documents imported from now on use it (those stored
+    /// keep their chunks until they are imported again).
+    pub async fn set_kb_chunking(
+        &self,
+        id: i64,
+        spec: ChunkSpec,
+    ) -> Result<KnowledgeBase, CoreError> {
+        let spec = spec.validate().map_err(CoreError::InvalidInput)?;
+        let updated = sqlx::query(
+            "UPDATE knowledge_bases SET chunk_size = ?, chunk_overlap = ? WHERE id = ?",
+        )
+        .bind(spec.size)
+        .bind(spec.overlap)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(CoreError::NotFound(format!("knowledge base #{id}")));
+        }
+        self.kb(id).await
+    }
+
+    /// Deletes a knowledge base in one transaction: its documents go through the same path as
+    /// any document delete (chunks, keyword rows, and vector tombstones for Chroma), then the
+    /// knowledge base row takes its conversations, watched folders, jobs and vector sets with it.
+    pub async fn delete_kb(&self, id: i64) -> Result<KbDeletion, CoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let counts: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM conversations WHERE kb_id = k.id), \
+                    (SELECT COUNT(*) FROM watched_folders WHERE kb_id = k.id) \
+             FROM knowledge_bases k WHERE k.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((conversations, watched_folders)) = counts else {
+            return Err(CoreError::NotFound(format!("knowledge base #{id}")));
+        };
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE kb_id = ?")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let documents = delete_in(&mut tx, &ids).await?;
+        sqlx::query("DELETE FROM knowledge_bases WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(KbDeletion {
+            documents,
+            conversations: u64::try_from(conversations).unwrap_or(0),
+            watched_folders: u64::try_from(watched_folders).unwrap_or(0),
+        })
+    }
+
+    /// Records why a document's file could not be imported again (it keeps its chunks).
+    pub(crate) async fn set_document_error(&self, id: i64, reason: &str) -> Result<(), CoreError> {
+        sqlx::query("UPDATE documents SET error = ?, updated_at = ? WHERE id = ?")
+            .bind(reason)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Documents of a knowledge base, by path.

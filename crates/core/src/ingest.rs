@@ -270,14 +270,18 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
     })
 }
 
-/// Imports `paths` into knowledge base `kb_id`, reporting progress through `progress`.
-#[instrument(skip_all, fields(kb_id, paths = paths.len()), err)]
+/// Imports `paths` into knowledge base `kb_id`, reporting progress through `progress`. With
+/// `reextract`, files whose content is unchanged are extracted and chunked again too (a re-index
+/// after the chunking changed, or after a better extractor arrived).
+#[instrument(skip_all, fields(kb_id, paths = paths.len(), reextract), err)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn ingest(
     catalogue: &Catalogue,
     segmenter: Arc<Segmenter>,
     config: &Config,
     kb_id: i64,
     paths: Vec<PathBuf>,
+    reextract: bool,
     progress: &(dyn Fn(ImportProgress) + Send + Sync),
     cancel: CancellationToken,
 ) -> Result<ImportSummary, CoreError> {
@@ -304,8 +308,14 @@ pub(crate) async fn ingest(
 
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let job_ids = catalogue.queue_jobs(kb_id, &shown).await?;
+    let known = if reextract {
+        // Nothing counts as unchanged: every file is extracted and its chunks replaced.
+        HashMap::new()
+    } else {
+        catalogue.known_files(kb_id).await?
+    };
     let ctx = Arc::new(PrepareContext {
-        known: catalogue.known_files(kb_id).await?,
+        known,
         timeout: std::time::Duration::from_secs(config.file_timeout_secs),
         spec: kb.chunk_spec(),
         limits: config.limits(),

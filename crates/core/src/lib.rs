@@ -10,6 +10,7 @@ mod doctor;
 pub mod error;
 pub mod eval;
 mod ingest;
+pub mod kb;
 pub mod keyword;
 pub mod models;
 pub mod settings;
@@ -21,13 +22,14 @@ use std::sync::Arc;
 
 pub use catalogue::{
     Catalogue, CatalogueCounts, Document, DocumentFile, DocumentMove, DocumentStatus, Hit,
-    KnowledgeBase, SearchFilter,
+    KbDeletion, KnowledgeBase, SearchFilter,
 };
 pub use chunk::ChunkSpec;
 pub use config::{BackendConfig, Config};
 pub use doctor::{BackendStatus, ConfiguredModels, DoctorReport, ModelStatus};
 pub use error::{ApiError, CoreError, ErrorCode};
 pub use ingest::{FileIssue, ImportProgress, ImportSummary};
+pub use kb::KbSettings;
 pub use lexinaut_extract::Extracted;
 pub use tokio_util::sync::CancellationToken;
 pub use watch::{
@@ -253,6 +255,20 @@ impl Library {
         progress: &(dyn Fn(ImportProgress) + Send + Sync),
         cancel: CancellationToken,
     ) -> Result<ImportSummary, CoreError> {
+        self.import_files(kb_id, paths, false, progress, cancel)
+            .await
+    }
+
+    /// The import behind [`Library::ingest`] and [`Library::reindex_documents`]; `reextract`
+    /// extracts unchanged files again instead of skipping them.
+    pub(crate) async fn import_files(
+        &self,
+        kb_id: i64,
+        paths: Vec<PathBuf>,
+        reextract: bool,
+        progress: &(dyn Fn(ImportProgress) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<ImportSummary, CoreError> {
         let paths = paths
             .into_iter()
             .map(|p| std::path::absolute(&p).unwrap_or(p))
@@ -263,6 +279,7 @@ impl Library {
             &self.config,
             kb_id,
             paths,
+            reextract,
             progress,
             cancel,
         )

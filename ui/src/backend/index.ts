@@ -20,6 +20,13 @@ import type {
   LaunchRequest,
   LaunchProgress,
   DoctorReport,
+  KbDeletion,
+  KbSettings,
+  SyncReport,
+  WatchEvent,
+  WatchOptions,
+  WatchedFolder,
+  WatcherStatus,
 } from "../bindings";
 
 export type {
@@ -43,6 +50,13 @@ export type {
   LaunchRequest,
   LaunchProgress,
   DoctorReport,
+  KbDeletion,
+  KbSettings,
+  SyncReport,
+  WatchEvent,
+  WatchOptions,
+  WatchedFolder,
+  WatcherStatus,
 };
 
 /** An error from the core, with its stable code. */
@@ -58,7 +72,12 @@ export interface Backend {
   appInfo(): Promise<AppInfo>;
   listKbs(): Promise<KnowledgeBase[]>;
   createKb(name: string): Promise<KnowledgeBase>;
+  renameKb(kbId: number, name: string): Promise<KnowledgeBase>;
+  updateKbSettings(kbId: number, settings: KbSettings): Promise<KnowledgeBase>;
+  deleteKb(kbId: number): Promise<KbDeletion>;
   listDocuments(kbId: number): Promise<Document[]>;
+  deleteDocuments(documentIds: number[]): Promise<number>;
+  reindexDocuments(documentIds: number[], onProgress: (p: ImportProgress) => void): Promise<ImportSummary>;
   importPaths(
     kbId: number,
     paths: string[],
@@ -87,6 +106,19 @@ export interface Backend {
   sourceView(documentId: number, startChar: number, endChar: number): Promise<SourceView>;
   openDocument(documentId: number): Promise<void>;
   revealDocument(documentId: number): Promise<void>;
+  listWatches(kbId: number | null): Promise<WatchedFolder[]>;
+  addWatch(kbId: number, path: string, options: WatchOptions): Promise<WatchedFolder>;
+  removeWatch(folderId: number, removeDocuments: boolean): Promise<number>;
+  pauseWatch(folderId: number, paused: boolean): Promise<WatchedFolder>;
+  watcherStatus(): Promise<WatcherStatus>;
+  onWatchEvent(cb: (e: WatchEvent) => void): Promise<() => void>;
+  onWatcherStatus(cb: (s: WatcherStatus) => void): Promise<() => void>;
+}
+
+/** A point in the window, in CSS pixels. */
+export interface Point {
+  x: number;
+  y: number;
 }
 
 /** Desktop-only affordances: native dialogs and OS drag-and-drop. */
@@ -95,9 +127,10 @@ export interface Shell {
   pickFolder(): Promise<string[]>;
   /** A path to save to, or null when the user cancels. */
   pickSavePath(defaultName: string): Promise<string | null>;
+  /** OS drag-and-drop onto the window; `at` is where the pointer is, to find the drop zone. */
   onDragDrop(handlers: {
-    over: () => void;
+    over: (at: Point) => void;
     leave: () => void;
-    drop: (paths: string[]) => void;
+    drop: (paths: string[], at: Point) => void;
   }): Promise<() => void>;
 }

@@ -3,7 +3,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open, save } from "@tauri-apps/plugin-dialog";
 import { commands, events } from "../bindings";
 import type { ApiError, ChatEvent, ImportProgress, LaunchProgress } from "../bindings";
-import { BackendError, type Backend, type Shell } from "./index";
+import { BackendError, type Backend, type Point, type Shell } from "./index";
 
 type Result<T> = { status: "ok"; data: T } | { status: "error"; error: ApiError };
 
@@ -29,7 +29,12 @@ export const tauriBackend: Backend = {
   appInfo: () => commands.appInfo(),
   listKbs: () => unwrap(commands.kbList()),
   createKb: (name) => unwrap(commands.kbCreate(name)),
+  renameKb: (kbId, name) => unwrap(commands.kbRename(kbId, name)),
+  updateKbSettings: (kbId, settings) => unwrap(commands.kbUpdateSettings(kbId, settings)),
+  deleteKb: (kbId) => unwrap(commands.kbDelete(kbId)),
   listDocuments: (kbId) => unwrap(commands.docsList(kbId)),
+  deleteDocuments: (ids) => unwrap(commands.docsDelete(ids)),
+  reindexDocuments: (ids, onProgress) => unwrap(commands.docsReindex(ids, progressChannel(onProgress))),
   importPaths: (kbId, paths, onProgress) =>
     unwrap(commands.importPaths(kbId, paths, progressChannel(onProgress))),
   resumeImport: (kbId, onProgress) => unwrap(commands.importResume(kbId, progressChannel(onProgress))),
@@ -60,7 +65,20 @@ export const tauriBackend: Backend = {
   sourceView: (documentId, start, end) => unwrap(commands.sourceView(documentId, start, end)),
   openDocument: (id) => unwrap(commands.documentOpen(id)).then(() => undefined),
   revealDocument: (id) => unwrap(commands.documentReveal(id)).then(() => undefined),
+  listWatches: (kbId) => unwrap(commands.watchList(kbId)),
+  addWatch: (kbId, path, options) => unwrap(commands.watchAdd(kbId, path, options)),
+  removeWatch: (id, removeDocuments) => unwrap(commands.watchRemove(id, removeDocuments)),
+  pauseWatch: (id, paused) => unwrap(commands.watchPause(id, paused)),
+  watcherStatus: () => commands.watchStatus(),
+  onWatchEvent: (cb) => events.watchChanged.listen((e) => cb(e.payload)),
+  onWatcherStatus: (cb) => events.watcherStatusChanged.listen((e) => cb(e.payload)),
 };
+
+// Drag positions arrive in physical pixels relative to the webview; the page works in CSS pixels.
+const toCss = (p: { x: number; y: number }): Point => ({
+  x: p.x / (globalThis.devicePixelRatio || 1),
+  y: p.y / (globalThis.devicePixelRatio || 1),
+});
 
 const asList = (picked: string | string[] | null): string[] =>
   picked === null ? [] : Array.isArray(picked) ? picked : [picked];
@@ -73,8 +91,8 @@ export const tauriShell: Shell = {
   onDragDrop: (h) =>
     getCurrentWebview().onDragDropEvent((event) => {
       const p = event.payload;
-      if (p.type === "enter" || p.type === "over") h.over();
+      if (p.type === "enter" || p.type === "over") h.over(toCss(p.position));
       else if (p.type === "leave") h.leave();
-      else if (p.type === "drop") h.drop(p.paths);
+      else if (p.type === "drop") h.drop(p.paths, toCss(p.position));
     }),
 };

@@ -1,4 +1,4 @@
-//! `lexinaut kb create` and `kb list`.
+//! `lexinaut kb create`, `kb list`, `kb rename`, `kb delete` and `kb settings`.
 
 use serde_json::Value;
 
@@ -92,4 +92,117 @@ fn kb_create_duplicate_fails_and_says_so() {
         s.json(["kb", "list", "--json"]).as_array().map(Vec::len),
         Some(1)
     );
+}
+
+#[test]
+fn kb_rename_keeps_documents_and_refuses_a_taken_name() {
+    let s = Sandbox::new();
+    s.create_kb("旧名");
+    s.create_kb("其他");
+    s.write_samples();
+    s.ingest("旧名", &[&s.docs()]);
+
+    let kb = s.json(["kb", "rename", "旧名", "新名", "--json"]);
+    assert_eq!(kb["name"], "新名");
+    assert_eq!(kb["document_count"], 3);
+    let hits = s.json(["search", "大红袍", "--kb", "新名", "--json"]);
+    assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
+
+    let out = s.run(["kb", "rename", "新名", "其他"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = s.run(["kb", "rename", "不存在", "随便"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("不存在"), "{}", stderr(&out));
+}
+
+#[test]
+fn kb_delete_needs_yes_then_removes_documents_and_watched_folders() {
+    let s = Sandbox::new();
+    s.create_kb("待删");
+    s.create_kb("保留");
+    s.write_samples();
+    s.ingest("待删", &[&s.docs()]);
+    let watched = s
+        .write("监视/说明.txt", "监视文件夹里的说明。")
+        .parent()
+        .expect("dir")
+        .to_owned();
+    let out = s.run([
+        "watch",
+        "add",
+        watched.to_str().expect("utf-8"),
+        "--kb",
+        "待删",
+    ]);
+    assert_success(&out);
+
+    let out = s.run(["kb", "delete", "待删"]);
+    assert!(!out.status.success(), "deleted without --yes");
+    let err = stderr(&out);
+    assert!(
+        err.contains("--yes") && err.contains("3 documents"),
+        "{err}"
+    );
+    assert_eq!(
+        s.json(["kb", "list", "--json"]).as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let deleted = s.json(["kb", "delete", "待删", "--yes", "--json"]);
+    assert_eq!(deleted["documents"], 3, "{deleted}");
+    assert_eq!(deleted["watched_folders"], 1, "{deleted}");
+    assert_eq!(deleted["conversations"], 0, "{deleted}");
+    let kbs = s.json(["kb", "list", "--json"]);
+    let names: Vec<&str> = kbs
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
+    assert_eq!(names, ["保留"]);
+    assert_eq!(
+        s.json(["watch", "list", "--json"]),
+        Value::Array(Vec::new())
+    );
+    assert!(
+        s.docs().join("茶叶.txt").is_file(),
+        "files on disk are untouched"
+    );
+}
+
+#[test]
+fn kb_settings_change_chunking_and_embedding_model() {
+    let s = Sandbox::new();
+    s.create_kb("设置");
+    let kb = s.json([
+        "kb",
+        "settings",
+        "设置",
+        "--chunk-size",
+        "100",
+        "--chunk-overlap",
+        "10",
+        "--embedding-model",
+        "bge-m3",
+        "--json",
+    ]);
+    assert_eq!(
+        (kb["chunk_size"].as_u64(), kb["chunk_overlap"].as_u64()),
+        (Some(100), Some(10))
+    );
+    assert_eq!(kb["embedding_model"], "bge-m3");
+    let kb = s.json([
+        "kb",
+        "settings",
+        "设置",
+        "--embedding-model",
+        "default",
+        "--json",
+    ]);
+    assert!(kb["embedding_model"].is_null(), "{kb}");
+    assert_eq!(kb["chunk_size"], 100, "unset options keep their value");
+    let out = s.run(["kb", "settings", "设置", "--chunk-overlap", "60"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("overlap"), "{}", stderr(&out));
 }

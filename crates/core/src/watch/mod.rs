@@ -224,6 +224,12 @@ impl WatchHub {
         // No subscriber is not an error: the events are a courtesy, the catalogue is the truth.
         let _ = self.events.send(event);
     }
+
+    /// Tells a running watcher to read the folder list again (folders were added or removed
+    /// outside this module, e.g. with their knowledge base).
+    pub(crate) fn folders_changed(&self) {
+        self.changed.notify_one();
+    }
 }
 
 impl Library {

@@ -1,7 +1,10 @@
 //! Opening a library (catalogue file, WAL, reopening) and knowledge bases: create, list,
-//! and the errors adapters rely on; plus the doctor report and the boundary error shape.
+//! rename, settings, delete, re-indexing documents, and the errors adapters rely on; plus the
+//! doctor report and the boundary error shape.
 
-use lexinaut_core::{ApiError, ChunkSpec, CoreError, ErrorCode, Library};
+use lexinaut_core::{
+    ApiError, CancellationToken, ChunkSpec, CoreError, ErrorCode, KbSettings, Library,
+};
 
 use crate::support::{test_config, write, TestLibrary, TEA};
 
@@ -202,4 +205,270 @@ async fn doctor_reports_counts_and_unconfigured_backends() {
         assert_eq!(b.state, "not_configured", "{b:?}");
         assert!(b.url.is_none(), "{b:?}");
     }
+}
+
+/// A writable second connection to the catalogue file, as another process would open it.
+async fn writable(t: &TestLibrary) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(t.catalogue_path());
+    sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("writable connection to the catalogue")
+}
+
+#[tokio::test]
+async fn rename_kb_keeps_documents_and_rejects_bad_names() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("旧名").await;
+    let other = t.kb("其他").await;
+    let file = write(&t.docs_dir().join("茶叶.txt"), TEA);
+    t.ingest(kb.id, std::slice::from_ref(&file)).await;
+
+    let renamed = t.lib.rename_kb(kb.id, "  新名  ").await.expect("rename");
+    assert_eq!((renamed.id, renamed.name.as_str()), (kb.id, "新名"));
+    assert_eq!(renamed.document_count, 1);
+    assert!(matches!(
+        t.lib.kb_by_name("旧名").await,
+        Err(CoreError::NotFound(_))
+    ));
+    assert_eq!(t.search(kb.id, "大红袍", 5).await.len(), 1);
+
+    match t.lib.rename_kb(kb.id, "其他").await {
+        Err(CoreError::AlreadyExists(what)) => assert!(what.contains("其他"), "{what}"),
+        r => panic!("expected AlreadyExists, got {r:?}"),
+    }
+    assert!(matches!(
+        t.lib.rename_kb(kb.id, "  ").await,
+        Err(CoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        t.lib.rename_kb(424_242, "无").await,
+        Err(CoreError::NotFound(_))
+    ));
+    // A kb may keep its own name.
+    assert_eq!(
+        t.lib.rename_kb(other.id, "其他").await.expect("same").name,
+        "其他"
+    );
+}
+
+#[tokio::test]
+async fn kb_settings_change_chunking_for_later_imports_and_the_embedding_model() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("设置").await;
+    assert_eq!(kb.embedding_model, None);
+    let go = write(&t.docs_dir().join("围棋.txt"), crate::support::GO);
+    t.ingest(kb.id, std::slice::from_ref(&go)).await;
+    let before = t.doc(kb.id, &go).await.chunk_count;
+
+    let settings = KbSettings {
+        chunk_size: 100,
+        chunk_overlap: 10,
+        embedding_model: Some(" bge-small-zh ".into()),
+    };
+    let updated = t
+        .lib
+        .update_kb_settings(kb.id, &settings)
+        .await
+        .expect("update");
+    assert_eq!(
+        updated.chunk_spec(),
+        ChunkSpec {
+            size: 100,
+            overlap: 10
+        }
+    );
+    assert_eq!(updated.embedding_model.as_deref(), Some("bge-small-zh"));
+    // Stored documents keep their chunks until they are imported again.
+    assert_eq!(t.doc(kb.id, &go).await.chunk_count, before);
+
+    let doc = t.doc(kb.id, &go).await;
+    let summary = t
+        .lib
+        .reindex_documents(&[doc.id], &|_| {}, CancellationToken::new())
+        .await
+        .expect("reindex");
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    let after = t.doc(kb.id, &go).await;
+    assert_eq!(after.id, doc.id, "re-indexing keeps the document");
+    assert!(
+        after.chunk_count > before,
+        "smaller chunks after re-index: {before} -> {}",
+        after.chunk_count
+    );
+    t.assert_consistent(kb.id).await;
+
+    // Back to the default model; bad chunking is refused and changes nothing.
+    let default = KbSettings {
+        embedding_model: None,
+        ..settings.clone()
+    };
+    let kb2 = t
+        .lib
+        .update_kb_settings(kb.id, &default)
+        .await
+        .expect("update");
+    assert_eq!(kb2.embedding_model, None);
+    let bad = KbSettings {
+        chunk_size: 100,
+        chunk_overlap: 60,
+        embedding_model: Some("other".into()),
+    };
+    assert!(matches!(
+        t.lib.update_kb_settings(kb.id, &bad).await,
+        Err(CoreError::InvalidInput(_))
+    ));
+    let unchanged = t.lib.kb_by_name("设置").await.expect("kb");
+    assert_eq!(
+        unchanged.chunk_spec(),
+        ChunkSpec {
+            size: 100,
+            overlap: 10
+        }
+    );
+    assert_eq!(unchanged.embedding_model, None);
+    assert!(matches!(
+        t.lib.update_kb_settings(424_242, &default).await,
+        Err(CoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn reindex_extracts_unchanged_files_again_and_reports_vanished_ones() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("重建").await;
+    let tea = write(&t.docs_dir().join("茶叶.txt"), TEA);
+    let gone = write(&t.docs_dir().join("消失.txt"), crate::support::PANDA);
+    t.ingest(kb.id, &[tea.clone(), gone.clone()]).await;
+    let tea_doc = t.doc(kb.id, &tea).await;
+    let gone_doc = t.doc(kb.id, &gone).await;
+    let old_chunks = t.indexed_rowids("大红袍").await;
+    std::fs::remove_file(&gone).expect("remove");
+
+    // A plain import of the unchanged file skips it; a re-index does not.
+    assert_eq!(
+        t.ingest(kb.id, std::slice::from_ref(&tea)).await.unchanged,
+        1
+    );
+    let summary = t
+        .lib
+        .reindex_documents(
+            &[tea_doc.id, gone_doc.id],
+            &|_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("reindex");
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert_eq!(summary.failed[0].path, gone.display().to_string());
+    let new_chunks = t.indexed_rowids("大红袍").await;
+    assert_eq!(new_chunks.len(), old_chunks.len());
+    assert!(
+        new_chunks.iter().all(|id| !old_chunks.contains(id)),
+        "chunks written afresh: {old_chunks:?} -> {new_chunks:?}"
+    );
+    // The vanished file's document keeps its chunks and carries the reason.
+    let kept = t.doc(kb.id, &gone).await;
+    assert_eq!(kept.chunk_count, gone_doc.chunk_count);
+    assert!(
+        kept.error.is_some_and(|e| e.contains("cannot")),
+        "reason recorded"
+    );
+    t.assert_consistent(kb.id).await;
+
+    assert!(matches!(
+        t.lib
+            .reindex_documents(&[424_242], &|_| {}, CancellationToken::new())
+            .await,
+        Err(CoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn delete_kb_removes_documents_conversations_watches_and_leaves_vector_tombstones() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("待删").await;
+    let keep = t.kb("保留").await;
+    let paths = t.write_samples();
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    t.ingest(keep.id, &paths[..1]).await;
+    let watched = t.root().join("watched");
+    std::fs::create_dir_all(&watched).expect("mkdir");
+    t.lib
+        .add_watch(kb.id, &watched, Default::default())
+        .await
+        .expect("watch");
+    let mut events = t.lib.subscribe_watch();
+
+    let mut raw = writable(&t).await;
+    sqlx::query(
+        "INSERT INTO conversations (kb_id, title, created_at, updated_at) VALUES (?, '问题', 0, 0)",
+    )
+    .bind(kb.id)
+    .execute(&mut raw)
+    .await
+    .expect("conversation");
+    // Pretend every chunk of the kb has a vector in Chroma.
+    let stored = sqlx::query(
+        "INSERT INTO chunk_vectors (chunk_id, kb_id, model) \
+         SELECT c.id, d.kb_id, 'm' FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.kb_id = ?",
+    )
+    .bind(kb.id)
+    .execute(&mut raw)
+    .await
+    .expect("vectors")
+    .rows_affected();
+    assert!(stored > 0);
+
+    let deleted = t.lib.delete_kb(kb.id).await.expect("delete");
+    assert_eq!(
+        deleted,
+        lexinaut_core::KbDeletion {
+            documents: paths.len() as u64,
+            conversations: 1,
+            watched_folders: 1,
+        }
+    );
+    assert!(matches!(
+        t.lib.list_documents(kb.id).await,
+        Err(CoreError::NotFound(_))
+    ));
+    assert_eq!(
+        t.lib
+            .list_kbs()
+            .await
+            .expect("list")
+            .iter()
+            .map(|k| k.id)
+            .collect::<Vec<_>>(),
+        [keep.id]
+    );
+    assert!(t.lib.list_watches(None).await.expect("watches").is_empty());
+    assert!(
+        matches!(
+            events.try_recv(),
+            Ok(lexinaut_core::WatchEvent::FolderRemoved { .. })
+        ),
+        "subscribers hear the folder go"
+    );
+    for (table, expected) in [
+        ("documents", 1),
+        ("conversations", 0),
+        ("chunk_vectors", 0),
+        ("vector_tombstones", stored as i64),
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut raw)
+            .await
+            .expect("count");
+        assert_eq!(n, expected, "{table}");
+    }
+    t.assert_consistent(keep.id).await;
+    assert!(matches!(
+        t.lib.delete_kb(kb.id).await,
+        Err(CoreError::NotFound(_))
+    ));
+    // The name is free again.
+    t.kb("待删").await;
 }
