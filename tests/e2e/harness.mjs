@@ -73,14 +73,30 @@ export async function launchApp({ port = 4444, env = {}, dataDir, xdg } = {}) {
     },
   });
   const stop = async () => {
-    await browser.deleteSession().catch(() => {});
+    // Close the window as a user does, so the app exits through its normal path (background work
+    // stopped, locks released); a driver that died or an app that hangs must not hang the run.
+    await Promise.race([browser.closeWindow().catch(() => {}), sleep(10000)]);
+    await Promise.race([browser.deleteSession().catch(() => {}), sleep(15000)]);
     driver.kill();
     if (process.env.LEXINAUT_E2E_VERBOSE) console.error(driverLog);
     // The app is gone once it has let go of its folder watcher's lock (a relaunch on the same
     // data dir would otherwise find the watcher taken).
+    const lock = join(dataDir, "watcher.lock");
     const deadline = Date.now() + 15000;
-    while (Date.now() < deadline && existsSync(join(dataDir, "watcher.lock")) && !watcherLockFree(dataDir)) {
+    while (Date.now() < deadline && existsSync(lock) && !watcherLockFree(dataDir)) {
       await sleep(200);
+    }
+    if (existsSync(lock) && !watcherLockFree(dataDir)) {
+      // Still running: the process holding this test's own data dir is the app this call launched.
+      const pids = spawnSync("fuser", [lock]).stdout.toString().trim().split(/\s+/).filter(Boolean);
+      console.error(`# the app did not exit after its session ended; killing ${pids.join(" ")}`);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
     }
   };
   return { browser, dataDir, xdg, stop };

@@ -34,13 +34,21 @@ const rows = (browser) =>
 async function waitRows(browser, ok, what, timeout = 10000) {
   const start = Date.now();
   let last = {};
-  await browser.waitUntil(
-    async () => {
-      last = await rows(browser);
-      return ok(last);
-    },
-    { timeout, interval: 100, timeoutMsg: `${what}; the list shows ${JSON.stringify(last)}` },
-  );
+  try {
+    await browser.waitUntil(
+      async () => {
+        last = await rows(browser);
+        return ok(last);
+      },
+      { timeout, interval: 100 },
+    );
+  } catch {
+    await browser.saveScreenshot(join(artifacts, "watch-failure.png")).catch(() => {});
+    const shown = await browser
+      .execute(() => document.querySelector('[data-testid="error"]')?.textContent ?? "no error shown")
+      .catch((e) => `page unreachable: ${e}`);
+    assert.fail(`${what}; the list shows ${JSON.stringify(last)} (${shown}; see artifacts/watch-failure.png)`);
+  }
   return { rows: last, ms: Date.now() - start };
 }
 
@@ -251,8 +259,9 @@ test("while another process syncs the library the top bar says so; the app takes
     await sleep(300);
     await browser.saveScreenshot(join(artifacts, "watch-stopped.png"));
     daemon.kill("SIGTERM");
+    // Started again within the retry interval (10 s) once `watch run` has finished and let go.
     await browser.waitUntil(async () => (await indicator.getAttribute("data-state")) === "idle", {
-      timeout: 20000,
+      timeout: 40000,
       timeoutMsg: "the app did not take over folder sync",
     });
     assert.equal(await note.isExisting(), false);
