@@ -38,7 +38,8 @@ target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
 lexinaut="$target_dir/release/lexinaut"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/lexinaut-bench-watch.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+# Kept when the run fails, for a look at daemon.log and the folder.
+trap 'if [[ $? -eq 0 ]]; then rm -rf "$work"; else echo "bench-watch: kept $work" >&2; fi' EXIT
 log "working in $work"
 
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -94,12 +95,12 @@ def pump():
         lines.put(json.loads(line))
 threading.Thread(target=pump, daemon=True).start()
 
-def next_report(pred, timeout=120):
+def next_report(pred, timeout=120, what="a report"):
     end = time.time() + timeout
     while True:
         left = end - time.time()
         if left <= 0:
-            sys.exit("bench-watch: timed out waiting for the daemon")
+            sys.exit(f"bench-watch: timed out waiting for the daemon: {what}")
         try:
             r = lines.get(timeout=left)
         except queue.Empty:
@@ -148,7 +149,7 @@ for i in range(edits):
         else:
             p = files.pop(random.randrange(len(files)))
             t = time.time(); os.remove(p); field = "removed"
-        r = next_report(lambda r, f=field: r.get(f, 0) >= 1)
+        r = next_report(lambda r, f=field: r.get(f, 0) >= 1, what=f"{kind} of {p}")
         lat[kind].append(r["at"] / 1000 - t)
 found = json.loads(cli("search", spot, "--kb", "bench", "--json"))
 assert found and spot in found[0]["text"], f"modified file's new word {spot} not found"
