@@ -88,8 +88,11 @@ cli("kb", "create", "bench")
 cli("watch", "add", docs, "--kb", "bench")
 
 lines = queue.Queue()
+env = dict(os.environ, LEXINAUT_LOG=os.environ.get("LEXINAUT_LOG", "info"))
 daemon = subprocess.Popen([exe, "--data-dir", data, "watch", "run", "--json"], stdout=subprocess.PIPE,
-                          stderr=open(os.path.join(work, "daemon.log"), "w"), text=True)
+                          stderr=open(os.path.join(work, "daemon.log"), "w"), text=True, env=env)
+import atexit
+atexit.register(lambda: daemon.poll() is None and daemon.terminate())
 def pump():
     for line in daemon.stdout:
         lines.put(json.loads(line))
