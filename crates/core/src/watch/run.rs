@@ -106,6 +106,9 @@ pub(crate) struct Runner {
     /// Not before this: try again to start the OS watcher after it failed.
     os_retry_at: Option<Instant>,
     os_roots: BTreeSet<PathBuf>,
+    /// No round before this: what a sweep found waits until events the debouncer still holds
+    /// have arrived, so both halves of a rename land in one round.
+    hold_until: Option<Instant>,
     tx: mpsc::Sender<DebounceEventResult>,
     rx: Option<mpsc::Receiver<DebounceEventResult>>,
 }
@@ -209,6 +212,7 @@ impl Runner {
             os: None,
             os_retry_at: None,
             os_roots: BTreeSet::new(),
+            hold_until: None,
             tx,
             rx: Some(rx),
         }
@@ -763,7 +767,11 @@ impl Runner {
             p.paths.clear();
             p.full = true;
         }
-        self.first_pending.get_or_insert_with(Instant::now);
+        // A file found gone may have been renamed a moment ago, its event still in the
+        // debouncer: wait for it, or the move would be applied as a removal and an import.
+        let now = Instant::now();
+        self.first_pending.get_or_insert(now);
+        self.hold_until = Some(now + self.debounce + self.quiet());
         self.publish(id, None).await;
         Ok(())
     }
@@ -824,12 +832,11 @@ impl Runner {
     fn due(&self) -> Option<Instant> {
         let now = Instant::now();
         let normal = match (self.first_pending, self.last_event) {
-            (Some(first), Some(last)) => {
-                (last + MIN_QUIET.max(self.debounce / 2)).min(first + MAX_WAIT)
-            }
+            (Some(first), Some(last)) => (last + self.quiet()).min(first + MAX_WAIT),
             (Some(first), None) => first,
             (None, _) => now,
         };
+        let normal = self.hold_until.map_or(normal, |hold| normal.max(hold));
         self.pending
             .iter()
             .filter_map(|(id, p)| {
@@ -843,6 +850,10 @@ impl Runner {
                 })
             })
             .min()
+    }
+
+    fn quiet(&self) -> Duration {
+        MIN_QUIET.max(self.debounce / 2)
     }
 
     /// Takes up to `ROUND_PATHS` pending paths (whole folders for full scans), by folder.
