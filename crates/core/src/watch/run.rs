@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::catalogue::{below, now_ms, DocumentFile};
+use crate::catalogue::{below, now_ms, DocumentFile, DocumentStatus};
 use crate::error::CoreError;
 use crate::Library;
 
@@ -48,6 +48,12 @@ const RETRY_SYNC: Duration = Duration::from_secs(10);
 /// Paths in a folder's round past which its documents are read in one query instead of one
 /// query per path.
 const BULK_LOOKUP: usize = 64;
+/// How often each idle followed folder's documents are checked against their files (a stat per
+/// document), at least: what the event stream missed is found by this sweep. A sweep that takes
+/// long spaces the next one out (at most 1% of the time is spent sweeping).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How soon a sweep follows a hint that the event stream lost a path.
+const SWEEP_SOON: Duration = Duration::from_secs(1);
 /// A folder whose existence cannot be checked within this (hung network share) counts as missing.
 const PRESENCE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -58,6 +64,8 @@ struct Folder {
     watch_retry_at: Option<Instant>,
     /// Not before this: try again to sync after a round failed.
     sync_retry_at: Option<Instant>,
+    /// When the folder's documents are next checked against their files.
+    next_sweep: Instant,
 }
 
 #[derive(Default)]
@@ -98,6 +106,9 @@ pub(crate) struct Runner {
     /// Not before this: try again to start the OS watcher after it failed.
     os_retry_at: Option<Instant>,
     os_roots: BTreeSet<PathBuf>,
+    /// No round before this: what a sweep found waits until events the debouncer still holds
+    /// have arrived, so both halves of a rename land in one round.
+    hold_until: Option<Instant>,
     tx: mpsc::Sender<DebounceEventResult>,
     rx: Option<mpsc::Receiver<DebounceEventResult>>,
 }
@@ -201,6 +212,7 @@ impl Runner {
             os: None,
             os_retry_at: None,
             os_roots: BTreeSet::new(),
+            hold_until: None,
             tx,
             rx: Some(rx),
         }
@@ -586,6 +598,7 @@ impl Runner {
                             spec,
                             watch_retry_at: None,
                             sync_retry_at: None,
+                            next_sweep: Instant::now() + SWEEP_INTERVAL,
                         },
                     );
                     if !paused {
@@ -685,6 +698,82 @@ impl Runner {
         } else {
             self.resync_if_needed().await;
         }
+        let due: Vec<i64> = self
+            .folders
+            .values()
+            .filter(|f| f.row.state == WatchState::Active && f.next_sweep <= Instant::now())
+            .filter(|f| {
+                self.pending
+                    .get(&f.row.id)
+                    .is_none_or(|p| !p.has_work() && p.in_flight == 0)
+            })
+            .map(|f| f.row.id)
+            .collect();
+        for id in due {
+            if let Err(e) = self.sweep(id).await {
+                warn!(error = %e, "cannot check a watched folder's documents");
+            }
+        }
+    }
+
+    /// Checks an idle folder's documents against their files: a document whose file is gone
+    /// or differs in size or time becomes a pending place, applied by the next round like any
+    /// event. This catches what the event stream lost (renamed-then-deleted files, changes
+    /// made while part of the tree was not watched yet).
+    async fn sweep(&mut self, id: i64) -> Result<(), CoreError> {
+        let Some(f) = self.folders.get(&id) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let docs = self
+            .lib
+            .catalogue
+            .documents_under(f.spec.kb_id, &f.spec.canonical.display().to_string())
+            .await?;
+        let stale: Vec<PathBuf> = tokio::task::spawn_blocking(move || {
+            docs.into_iter()
+                .filter(|d| match std::fs::symlink_metadata(&d.canonical_path) {
+                    // A file whose import failed is tried again when it changes (an event), not
+                    // by every sweep: a file that times out would cost minutes each time.
+                    Ok(m) if d.status == DocumentStatus::Failed || d.has_error => !m.is_file(),
+                    Ok(m) => {
+                        !m.is_file()
+                            || i64::try_from(m.len()).ok() != Some(d.size)
+                            || scan::mtime_ms(&m) != d.mtime_ms
+                    }
+                    Err(_) => true,
+                })
+                .map(|d| PathBuf::from(d.canonical_path))
+                .collect()
+        })
+        .await?;
+        let cost = started.elapsed();
+        if let Some(f) = self.folders.get_mut(&id) {
+            f.next_sweep = Instant::now() + SWEEP_INTERVAL.max(cost * 100);
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        info!(
+            folder = id,
+            documents = stale.len(),
+            "documents out of step with their files"
+        );
+        let p = self.pending.entry(id).or_default();
+        for path in stale {
+            p.paths.insert(path);
+        }
+        if p.paths.len() > MAX_PENDING_PATHS {
+            p.paths.clear();
+            p.full = true;
+        }
+        // A file found gone may have been renamed a moment ago, its event still in the
+        // debouncer: wait for it, or the move would be applied as a removal and an import.
+        let now = Instant::now();
+        self.first_pending.get_or_insert(now);
+        self.hold_until = Some(now + self.debounce + self.quiet());
+        self.publish(id, None).await;
+        Ok(())
     }
 
     /// Sets a folder's state and error, records it and tells subscribers.
@@ -743,12 +832,11 @@ impl Runner {
     fn due(&self) -> Option<Instant> {
         let now = Instant::now();
         let normal = match (self.first_pending, self.last_event) {
-            (Some(first), Some(last)) => {
-                (last + MIN_QUIET.max(self.debounce / 2)).min(first + MAX_WAIT)
-            }
+            (Some(first), Some(last)) => (last + self.quiet()).min(first + MAX_WAIT),
             (Some(first), None) => first,
             (None, _) => now,
         };
+        let normal = self.hold_until.map_or(normal, |hold| normal.max(hold));
         self.pending
             .iter()
             .filter_map(|(id, p)| {
@@ -762,6 +850,10 @@ impl Runner {
                 })
             })
             .min()
+    }
+
+    fn quiet(&self) -> Duration {
+        MIN_QUIET.max(self.debounce / 2)
     }
 
     /// Takes up to `ROUND_PATHS` pending paths (whole folders for full scans), by folder.
@@ -951,6 +1043,9 @@ impl Runner {
         .await?;
 
         let mut known: Vec<(DocumentFile, i64)> = Vec::new();
+        // Places named by events that had documents: a vanished place without any is a hint
+        // that the event stream lost a path (see `sweep`).
+        let mut places_with_docs: HashSet<&Path> = HashSet::new();
         for w in works.iter() {
             let root = w.spec.canonical.display().to_string();
             if w.full || w.paths.len() > BULK_LOOKUP {
@@ -964,13 +1059,20 @@ impl Runner {
                         .collect();
                     for p in &w.paths {
                         let scope = p.display().to_string();
+                        let before = known.len();
                         known.extend(within(&by_path, &scope).map(|d| (d.clone(), w.spec.id)));
+                        if known.len() > before {
+                            places_with_docs.insert(p);
+                        }
                     }
                 }
             } else {
                 for p in &w.paths {
                     let scope = p.display().to_string();
                     let docs = self.lib.catalogue.documents_under(kb_id, &scope).await?;
+                    if !docs.is_empty() {
+                        places_with_docs.insert(p);
+                    }
                     known.extend(docs.into_iter().map(|d| (d, w.spec.id)));
                 }
             }
@@ -978,7 +1080,18 @@ impl Runner {
 
         let mut found = Vec::new();
         let mut unreadable = Vec::new();
-        for s in scans {
+        for (w, s) in works.iter().zip(scans) {
+            // notify-debouncer-full reports a file renamed and then deleted within its window as
+            // deleted under its new name only: the old name's document is then left behind.
+            // Such a place vanished without ever having a document; check the folder soon.
+            if s.missing
+                .iter()
+                .any(|p| !places_with_docs.contains(p.as_path()))
+            {
+                if let Some(f) = self.folders.get_mut(&w.spec.id) {
+                    f.next_sweep = f.next_sweep.min(Instant::now() + SWEEP_SOON);
+                }
+            }
             found.extend(s.files);
             unreadable.extend(s.unreadable);
         }

@@ -49,6 +49,8 @@ pub(crate) struct DiskFile {
 pub(crate) struct ScopeScan {
     pub files: Vec<DiskFile>,
     pub unreadable: Vec<String>,
+    /// Scopes that do not exist (deleted or renamed away).
+    pub missing: Vec<PathBuf>,
 }
 
 pub(crate) fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
@@ -76,7 +78,10 @@ pub(crate) fn scan_scope(folder: &FolderSpec, scope: &Path, out: &mut ScopeScan)
     }
     let meta = match std::fs::symlink_metadata(scope) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            out.missing.push(scope.to_owned());
+            return;
+        }
         Err(e) => {
             tracing::warn!(path = %scope.display(), error = %e, "cannot read; its documents are kept");
             out.unreadable.push(scope.display().to_string());
