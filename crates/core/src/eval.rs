@@ -79,6 +79,23 @@ pub struct EvalReport {
     pub median_ms: f64,
     /// Answer scores, when answers were generated.
     pub answers: Option<AnswerScores>,
+    /// The questions whose own context was not ranked first, in set order.
+    pub misses: Vec<EvalMiss>,
+}
+
+/// A question whose own context was not the first document retrieved.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalMiss {
+    /// 0-based position of the question in the set.
+    pub index: usize,
+    /// The question.
+    pub question: String,
+    /// The context the question belongs to.
+    pub expected: String,
+    /// Where that context was ranked among the documents (1-based), if within the top ten.
+    pub rank: Option<usize>,
+    /// The document ranked first instead, if any.
+    pub top: Option<String>,
 }
 
 /// Scores of generated answers (CMRC style: character level, punctuation and spaces ignored).
@@ -178,6 +195,9 @@ impl Library {
         let total = questions.len();
         let (mut hit1, mut hit5, mut rr, mut in_top5) = (0usize, 0usize, 0.0f64, 0usize);
         let mut times = Vec::with_capacity(total);
+        let mut misses = Vec::new();
+        let doc_paths: HashMap<i64, &str> =
+            doc_ids.iter().map(|(p, id)| (*id, p.as_str())).collect();
         let mut stages = Vec::new();
         let (mut em, mut f1, mut contains, mut generated) = (0.0f64, 0.0f64, 0usize, 0usize);
         for (i, (question, answers, path)) in questions.iter().enumerate() {
@@ -210,7 +230,20 @@ impl Library {
                     ranked_docs.push(c.document_id);
                 }
             }
-            if let Some(rank) = expected.and_then(|d| ranked_docs.iter().position(|x| *x == d)) {
+            let found = expected.and_then(|d| ranked_docs.iter().position(|x| *x == d));
+            if found != Some(0) {
+                misses.push(EvalMiss {
+                    index: i,
+                    question: question.clone(),
+                    expected: path.display().to_string(),
+                    rank: found.filter(|r| *r < 10).map(|r| r + 1),
+                    top: ranked_docs
+                        .first()
+                        .and_then(|d| doc_paths.get(d))
+                        .map(|p| (*p).to_owned()),
+                });
+            }
+            if let Some(rank) = found {
                 if rank == 0 {
                     hit1 += 1;
                 }
@@ -283,6 +316,7 @@ impl Library {
             answer_in_top_5: share(in_top5 as f64),
             median_ms: times.get(times.len() / 2).copied().unwrap_or(0.0),
             answers,
+            misses,
         })
     }
 }

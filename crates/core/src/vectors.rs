@@ -534,7 +534,7 @@ impl Library {
         query: &str,
         k: u32,
         filter: &SearchFilter,
-    ) -> Result<Option<Vec<Hit>>, CoreError> {
+    ) -> Result<Option<VectorHits>, CoreError> {
         let (Some(xinference), Some(chroma)) = (
             self.backends().xinference.clone(),
             self.backends().chroma.clone(),
@@ -549,11 +549,17 @@ impl Library {
             .await?
         else {
             // Nothing embedded yet in this knowledge base.
-            return Ok(Some(Vec::new()));
+            return Ok(Some(VectorHits {
+                model,
+                hits: Vec::new(),
+            }));
         };
         let vectors = xinference.embed(&model, &[query.to_owned()]).await?;
         let Some(vector) = vectors.first() else {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(VectorHits {
+                model,
+                hits: Vec::new(),
+            }));
         };
         // Filters apply to catalogue rows: ask Chroma for more when some will be filtered out.
         let n = if *filter == SearchFilter::default() {
@@ -575,7 +581,45 @@ impl Library {
             h.score = similarity.get(&h.chunk_id).copied().unwrap_or(0.0);
         }
         hits.truncate(k as usize);
-        Ok(Some(hits))
+        Ok(Some(VectorHits { model, hits }))
+    }
+
+    /// The measured reliability of `model`'s vectors in a knowledge base (see
+    /// [`Reliability`]).
+    pub(crate) async fn vector_reliability(
+        &self,
+        kb_id: i64,
+        model: &str,
+    ) -> Result<Reliability, CoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT agreement_checks, agreements FROM vector_sets WHERE kb_id = ? AND model = ?",
+        )
+        .bind(kb_id)
+        .bind(model)
+        .fetch_optional(&self.catalogue.pool)
+        .await?;
+        let (checks, agreements) = row.unwrap_or((0, 0));
+        Ok(Reliability { checks, agreements })
+    }
+
+    /// Counts one check of `model` against keyword search: whether its first document was
+    /// keyword search's first document on a question keyword search was sure of.
+    pub(crate) async fn record_vector_agreement(
+        &self,
+        kb_id: i64,
+        model: &str,
+        agreed: bool,
+    ) -> Result<(), CoreError> {
+        sqlx::query(
+            "UPDATE vector_sets SET agreement_checks = agreement_checks + 1, \
+               agreements = agreements + ? WHERE kb_id = ? AND model = ?",
+        )
+        .bind(i64::from(agreed))
+        .bind(kb_id)
+        .bind(model)
+        .execute(&self.catalogue.pool)
+        .await?;
+        Ok(())
     }
 
     /// Reorders candidates by the rerank model's scores, when one is configured.
@@ -768,5 +812,37 @@ impl Library {
             self.wake_embedder();
         }
         Ok((requeued, removed))
+    }
+}
+
+/// The nearest chunks to a query and the embedding model that found them.
+#[derive(Debug)]
+pub(crate) struct VectorHits {
+    pub model: String,
+    pub hits: Vec<Hit>,
+}
+
+/// How far an embedding model's ranking can be trusted in one knowledge base, measured against
+/// keyword search: on the questions where BM25 was sure of its first document (its confidence
+/// at least [`SURE_KEYWORD`]: nearly always right, see docs/BENCHMARKS.md), how often the
+/// model's first document was the same one. Keyword scores mean the same in every collection;
+/// an embedding model's similarity scale, and whether it knows the documents' language at all,
+/// do not (an English model on Chinese text is confident and wrong), so it earns its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reliability {
+    pub checks: i64,
+    pub agreements: i64,
+}
+
+/// Keyword confidence from which a question counts as a check of the vector model.
+pub(crate) const SURE_KEYWORD: f64 = 0.5;
+
+impl Reliability {
+    /// The agreement rate with a uniform prior (Laplace: one agreement and one disagreement
+    /// assumed), so an unmeasured model starts at one half and a few questions move it.
+    pub(crate) fn estimate(self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let (a, n) = (self.agreements as f64, self.checks as f64);
+        (a + 1.0) / (n + 2.0)
     }
 }

@@ -390,7 +390,7 @@ impl Library {
         };
         let vector = async {
             if want_vector {
-                self.vector_hits(
+                self.vector_search(
                     kb_id,
                     query,
                     settings.vector_k.clamp(1, crate::MAX_SEARCH_K),
@@ -426,13 +426,29 @@ impl Library {
         let used_keyword = keyword.is_some();
         let used_vector = vector.is_some();
         let keyword = keyword.unwrap_or_default();
-        let vector = vector.unwrap_or_default();
         let scores = |hits: &[Hit]| hits.iter().map(|h| h.score).collect::<Vec<_>>();
-        let weights = retrieve::weights(
-            retrieve::confidence(&scores(&keyword), None),
-            retrieve::confidence(&scores(&vector), Some(1.0)),
+        let keyword_confidence = retrieve::confidence(&scores(&keyword), None);
+        let (vector, vector_confidence) = match vector {
+            Some(found) if !found.hits.is_empty() => {
+                let confidence = retrieve::confidence(&scores(&found.hits), Some(1.0));
+                let reliability = if used_keyword {
+                    self.calibrate_vectors(kb_id, &found, &keyword, keyword_confidence)
+                        .await?
+                } else {
+                    1.0
+                };
+                (found.hits, confidence * reliability)
+            }
+            _ => (Vec::new(), 0.0),
+        };
+        let weights = retrieve::weights(keyword_confidence, vector_confidence);
+        tracing::debug!(
+            keyword_confidence,
+            vector_confidence,
+            keyword = weights.0,
+            vector = weights.1,
+            "fusion weights"
         );
-        tracing::debug!(keyword = weights.0, vector = weights.1, "fusion weights");
         let mut candidates = retrieve::dedupe(retrieve::fuse(keyword, vector, weights));
         let mut used_rerank = false;
         if matches!(mode, RetrievalMode::Auto | RetrievalMode::HybridRerank) {
@@ -470,15 +486,24 @@ impl Library {
         })
     }
 
-    /// Vector search, when an embedding model and a vector store are configured.
-    async fn vector_hits(
+    /// The embedding model's measured reliability in this knowledge base (see
+    /// [`crate::vectors::Reliability`]), counting this question as a check of it when keyword
+    /// search is sure of its first document.
+    async fn calibrate_vectors(
         &self,
         kb_id: i64,
-        query: &str,
-        k: u32,
-        filter: &SearchFilter,
-    ) -> Result<Option<Vec<Hit>>, CoreError> {
-        self.vector_search(kb_id, query, k, filter).await
+        found: &crate::vectors::VectorHits,
+        keyword: &[Hit],
+        keyword_confidence: f64,
+    ) -> Result<f64, CoreError> {
+        let reliability = self.vector_reliability(kb_id, &found.model).await?;
+        if keyword_confidence >= crate::vectors::SURE_KEYWORD {
+            if let (Some(k), Some(v)) = (keyword.first(), found.hits.first()) {
+                self.record_vector_agreement(kb_id, &found.model, k.document_id == v.document_id)
+                    .await?;
+            }
+        }
+        Ok(reliability.estimate())
     }
 
     /// Reranks candidates with the rerank model, when one is configured; returns them and
