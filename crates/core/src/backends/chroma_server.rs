@@ -1,6 +1,8 @@
 //! A Chroma server run by LexiNaut itself ("managed" mode): `chroma run` on a free loopback
 //! port with its data under the data directory, health-checked, restarted if it dies, stopped
-//! with the handle.
+//! with the handle. Its pid is kept beside the data (`chroma.pid`): a server left behind by an
+//! app that was killed (no exit event, so no stop) is ended before a new one opens the same
+//! data, and its output goes to `chroma.log` there for diagnosis.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -49,6 +51,9 @@ impl ChromaServer {
     /// once; the server answers a few seconds later (clients retry until then).
     pub fn start(bin: &Path, dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        end_orphan(dir);
+        // A new log per app session; restarts within it append.
+        std::fs::File::create(log_path(dir))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -89,23 +94,46 @@ impl Drop for ChromaServer {
     }
 }
 
+/// Logs once when the server at `url` first answers, or that it did not within a minute.
+async fn report_ready(health: Option<ChromaClient>, url: String) {
+    let Some(h) = health else { return };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if h.heartbeat().await.is_ok() {
+            tracing::info!(%url, "managed Chroma is ready");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tracing::warn!(%url, "managed Chroma did not answer within a minute");
+}
+
 async fn supervise(bin: PathBuf, dir: PathBuf, port: u16, url: String, stop: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
     let health = ChromaClient::new(&url, ChromaOptions::default()).ok();
     loop {
-        let child = Command::new(&bin)
-            .arg("run")
-            .arg("--path")
-            .arg(&dir)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("ANONYMIZED_TELEMETRY", "False")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
+        let child = log_file(&dir).and_then(|(out, err)| {
+            Command::new(&bin)
+                .arg("run")
+                .arg("--path")
+                .arg(&dir)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .env("ANONYMIZED_TELEMETRY", "False")
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .kill_on_drop(true)
+                .spawn()
+        });
         let mut child = match child {
-            Ok(c) => c,
+            Ok(c) => {
+                if let Some(pid) = c.id() {
+                    if let Err(e) = std::fs::write(pid_path(&dir), pid.to_string()) {
+                        tracing::warn!("cannot record the managed Chroma's pid: {e}");
+                    }
+                }
+                c
+            }
             Err(e) => {
                 tracing::error!(bin = %bin.display(), "cannot start Chroma: {e}");
                 tokio::select! {
@@ -116,28 +144,29 @@ async fn supervise(bin: PathBuf, dir: PathBuf, port: u16, url: String, stop: Can
                 continue;
             }
         };
-        // Report readiness once, for the logs; clients retry on their own meanwhile.
-        let ready = async {
-            if let Some(h) = &health {
-                for _ in 0..300 {
-                    if h.heartbeat().await.is_ok() {
-                        tracing::info!(%url, "managed Chroma is ready");
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                tracing::warn!(%url, "managed Chroma did not answer within a minute");
-            }
-        };
+        // Report readiness once, for the logs; clients retry on their own meanwhile. Watched
+        // beside the process, never waited for: a server that dies while starting is started
+        // again after the backoff, not once the readiness check gives up.
+        let ready = tokio::spawn(report_ready(health.clone(), url.clone()));
         let started = std::time::Instant::now();
-        tokio::select! {
+        let stopped = tokio::select! {
             () = stop.cancelled() => {
                 let _ = child.kill().await;
-                return;
+                let _ = std::fs::remove_file(pid_path(&dir));
+                true
             }
-            status = async { tokio::join!(ready, child.wait()).1 } => {
-                tracing::warn!(?status, "managed Chroma exited; restarting it");
+            status = child.wait() => {
+                tracing::warn!(
+                    ?status,
+                    log = %log_path(&dir).display(),
+                    "managed Chroma exited; restarting it"
+                );
+                false
             }
+        };
+        ready.abort();
+        if stopped {
+            return;
         }
         if started.elapsed() > Duration::from_secs(60) {
             backoff = Duration::from_secs(1);
@@ -149,3 +178,62 @@ async fn supervise(bin: PathBuf, dir: PathBuf, port: u16, url: String, stop: Can
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
+
+/// `<data dir>/chroma.pid` for the Chroma data in `<data dir>/chroma`.
+fn pid_path(dir: &Path) -> PathBuf {
+    dir.with_extension("pid")
+}
+
+/// `<data dir>/chroma.log`.
+fn log_path(dir: &Path) -> PathBuf {
+    dir.with_extension("log")
+}
+
+/// The log file, opened for appending, as the child's stdout and stderr.
+fn log_file(dir: &Path) -> std::io::Result<(Stdio, Stdio)> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(dir))?;
+    Ok((Stdio::from(file.try_clone()?), Stdio::from(file)))
+}
+
+/// Ends a managed Chroma that an earlier run of the app left running on the same data (the app
+/// was killed, so it never stopped it): two servers on one data directory would corrupt it. Only
+/// a process whose command line still names this data directory is touched (a pid can be
+/// reused); it gets SIGTERM, and SIGKILL after five seconds.
+#[cfg(target_os = "linux")]
+fn end_orphan(dir: &Path) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    let Ok(recorded) = std::fs::read_to_string(pid_path(dir)) else {
+        return;
+    };
+    let Ok(pid) = recorded.trim().parse::<i32>() else {
+        return;
+    };
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("chroma") && cmdline.contains(&*dir.to_string_lossy())
+        })
+    };
+    if !ours(pid) {
+        return;
+    }
+    tracing::warn!(pid, dir = %dir.display(), "ending a managed Chroma left behind by an earlier run");
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ours(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if ours(pid) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Without `/proc`, an orphan cannot be told apart from an unrelated process: left alone.
+#[cfg(not(target_os = "linux"))]
+fn end_orphan(_dir: &Path) {}
