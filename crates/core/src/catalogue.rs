@@ -832,6 +832,42 @@ impl Catalogue {
             .collect()
     }
 
+    /// What the catalogue knows of the files at these canonical paths in a knowledge base.
+    pub(crate) async fn known_files_at(
+        &self,
+        kb_id: i64,
+        canonical: &[String],
+    ) -> Result<std::collections::HashMap<String, KnownFile>, CoreError> {
+        let mut known = std::collections::HashMap::with_capacity(canonical.len());
+        for part in canonical.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT id, canonical_path, size, mtime_ms, hash, status, \
+                 error IS NOT NULL AS has_error FROM documents WHERE kb_id = ",
+            );
+            q.push_bind(kb_id).push(" AND canonical_path IN (");
+            let mut list = q.separated(", ");
+            for c in part {
+                list.push_bind(c);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await? {
+                let status: String = r.try_get("status")?;
+                known.insert(
+                    r.try_get("canonical_path")?,
+                    KnownFile {
+                        id: r.try_get("id")?,
+                        size: r.try_get("size")?,
+                        mtime_ms: r.try_get("mtime_ms")?,
+                        hash: r.try_get("hash")?,
+                        status: status.parse()?,
+                        has_error: r.try_get("has_error")?,
+                    },
+                );
+            }
+        }
+        Ok(known)
+    }
+
     /// Paths of jobs an interrupted import left unfinished (queued), oldest first, without
     /// repeats; the jobs themselves are removed: the caller queues them again.
     pub(crate) async fn take_unfinished_jobs(&self, kb_id: i64) -> Result<Vec<String>, CoreError> {

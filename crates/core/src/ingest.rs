@@ -23,6 +23,10 @@ use crate::keyword::Segmenter;
 /// Most prepared files written in one catalogue transaction.
 const WRITE_BATCH: usize = 256;
 
+/// Imports of at most this many files look up only their own files in the catalogue; larger
+/// ones read the knowledge base's whole file list once.
+const KNOWN_LOOKUP_LIMIT: usize = 2_000;
+
 /// Longest a prepared file waits for others to share its transaction.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -308,9 +312,23 @@ pub(crate) async fn ingest(
 
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let job_ids = catalogue.queue_jobs(kb_id, &shown).await?;
+    // A small import (the folder watcher sends a few files at a time, all day) looks up only
+    // its own files: reading every document of a large knowledge base each time costs a query
+    // and megabytes of short-lived allocations per import.
     let known = if reextract {
         // Nothing counts as unchanged: every file is extracted and its chunks replaced.
         HashMap::new()
+    } else if files.len() <= KNOWN_LOOKUP_LIMIT {
+        let candidates = files.clone();
+        let canonical: Vec<String> = tokio::task::spawn_blocking(move || {
+            candidates
+                .iter()
+                .map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone()))
+                .map(|c| c.display().to_string())
+                .collect()
+        })
+        .await?;
+        catalogue.known_files_at(kb_id, &canonical).await?
     } else {
         catalogue.known_files(kb_id).await?
     };

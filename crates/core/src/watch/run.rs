@@ -54,6 +54,9 @@ const BULK_LOOKUP: usize = 64;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How soon a sweep follows a hint that the event stream lost a path.
 const SWEEP_SOON: Duration = Duration::from_secs(1);
+/// How often finished import jobs are pruned, and how old they must be.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+const KEEP_FINISHED_JOBS_MS: i64 = 3_600_000;
 /// A folder whose existence cannot be checked within this (hung network share) counts as missing.
 const PRESENCE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -109,6 +112,7 @@ pub(crate) struct Runner {
     /// No round before this: what a sweep found waits until events the debouncer still holds
     /// have arrived, so both halves of a rename land in one round.
     hold_until: Option<Instant>,
+    next_prune: Instant,
     tx: mpsc::Sender<DebounceEventResult>,
     rx: Option<mpsc::Receiver<DebounceEventResult>>,
 }
@@ -213,6 +217,7 @@ impl Runner {
             os_retry_at: None,
             os_roots: BTreeSet::new(),
             hold_until: None,
+            next_prune: Instant::now(),
             tx,
             rx: Some(rx),
         }
@@ -712,6 +717,19 @@ impl Runner {
         for id in due {
             if let Err(e) = self.sweep(id).await {
                 warn!(error = %e, "cannot check a watched folder's documents");
+            }
+        }
+        if self.next_prune <= Instant::now() {
+            self.next_prune = Instant::now() + PRUNE_EVERY;
+            match self
+                .lib
+                .catalogue
+                .prune_finished_jobs(now_ms() - KEEP_FINISHED_JOBS_MS)
+                .await
+            {
+                Ok(n) if n > 0 => debug!(jobs = n, "pruned finished import jobs"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "cannot prune finished import jobs"),
             }
         }
     }

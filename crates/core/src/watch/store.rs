@@ -127,6 +127,19 @@ impl Catalogue {
         Ok(())
     }
 
+    /// Forgets finished import jobs last updated before `before_ms`. A folder watcher imports
+    /// all day long, and nothing reads the history of finished jobs (documents carry their own
+    /// state and errors; only unfinished jobs are resumed), so it is not kept forever.
+    pub(crate) async fn prune_finished_jobs(&self, before_ms: i64) -> Result<u64, CoreError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE state IN ('done', 'skipped', 'failed') AND updated_at < ?",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Records what the watcher knows of a folder. A folder the user paused meanwhile stays
     /// paused: the watcher never overrides that choice.
     pub(crate) async fn set_watch_status(
