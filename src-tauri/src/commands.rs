@@ -149,6 +149,24 @@ pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
     state.imports.cancel(i64::from(kb_id))
 }
 
+/// Pauses (no new file starts; files in hand finish) or resumes the import running in a
+/// knowledge base; returns whether one ran. Progress reports the change at once.
+#[tauri::command]
+#[specta::specta]
+pub fn import_set_paused(state: State<'_, AppState>, kb_id: u32, paused: bool) -> bool {
+    state
+        .imports
+        .get(i64::from(kb_id))
+        .map(|control| {
+            if paused {
+                control.pause();
+            } else {
+                control.resume();
+            }
+        })
+        .is_some()
+}
+
 /// Removes documents with their chunks (and, through tombstones, their vectors); returns how
 /// many existed.
 #[tauri::command]

@@ -32,6 +32,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::import_paths,
             commands::import_resume,
             commands::import_cancel,
+            commands::import_set_paused,
             commands::search,
             commands::doctor,
             commands::chat_ask,

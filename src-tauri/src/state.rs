@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use lexinaut_core::{CancellationToken, Library, Watcher};
+use lexinaut_core::{CancellationToken, ImportControl, Library, Watcher};
 
 /// Shared state of the running app.
 pub struct AppState {
@@ -12,8 +12,8 @@ pub struct AppState {
     pub library: Arc<Library>,
     /// The folder watcher, started in the background at set-up and stopped at exit.
     pub watcher: Mutex<WatcherSlot>,
-    /// The import running in each knowledge base, by knowledge base id.
-    pub imports: Running<i64>,
+    /// The import running in each knowledge base, by knowledge base id (cancel, pause).
+    pub imports: Running<i64, ImportControl>,
     /// Answers being written, by the id the window gave the request.
     pub answers: Running<u32>,
     /// Stops background work (the embedder) when the app exits.
@@ -43,12 +43,30 @@ pub struct WatcherSlot {
     pub error: Option<String>,
 }
 
-/// Long operations that can be stopped, by key; each forgets itself when it ends.
-pub struct Running<K> {
-    tokens: Mutex<HashMap<K, CancellationToken>>,
+/// Something that stops a long operation.
+pub trait Stop: Clone + Default {
+    /// Asks the operation to stop.
+    fn stop(&self);
 }
 
-impl<K> Default for Running<K> {
+impl Stop for CancellationToken {
+    fn stop(&self) {
+        self.cancel();
+    }
+}
+
+impl Stop for ImportControl {
+    fn stop(&self) {
+        self.cancel();
+    }
+}
+
+/// Long operations that can be stopped, by key; each forgets itself when it ends.
+pub struct Running<K, C = CancellationToken> {
+    tokens: Mutex<HashMap<K, C>>,
+}
+
+impl<K, C> Default for Running<K, C> {
     fn default() -> Self {
         Self {
             tokens: Mutex::new(HashMap::new()),
@@ -56,10 +74,10 @@ impl<K> Default for Running<K> {
     }
 }
 
-impl<K: Eq + Hash + Copy> Running<K> {
+impl<K: Eq + Hash + Copy, C: Stop> Running<K, C> {
     /// Registers a new operation under `key`; the guard unregisters it on drop.
-    pub fn begin(&self, key: K) -> RunningGuard<'_, K> {
-        let token = CancellationToken::new();
+    pub fn begin(&self, key: K) -> RunningGuard<'_, K, C> {
+        let token = C::default();
         if let Ok(mut map) = self.tokens.lock() {
             map.insert(key, token.clone());
         }
@@ -70,26 +88,29 @@ impl<K: Eq + Hash + Copy> Running<K> {
         }
     }
 
-    /// Cancels the operation under `key`; false when none runs.
-    pub fn cancel(&self, key: K) -> bool {
+    /// The control of the operation under `key`, if one runs.
+    pub fn get(&self, key: K) -> Option<C> {
         self.tokens
             .lock()
             .ok()
             .and_then(|map| map.get(&key).cloned())
-            .map(|t| t.cancel())
-            .is_some()
+    }
+
+    /// Stops the operation under `key`; false when none runs.
+    pub fn cancel(&self, key: K) -> bool {
+        self.get(key).map(|t| t.stop()).is_some()
     }
 }
 
-/// A running operation's cancellation token, unregistered on drop.
-pub struct RunningGuard<'a, K: Eq + Hash + Copy> {
-    running: &'a Running<K>,
+/// A running operation's control, unregistered on drop.
+pub struct RunningGuard<'a, K: Eq + Hash + Copy, C: Stop = CancellationToken> {
+    running: &'a Running<K, C>,
     key: K,
-    /// Cancelled by `Running::cancel`.
-    pub token: CancellationToken,
+    /// Stopped by `Running::cancel`.
+    pub token: C,
 }
 
-impl<K: Eq + Hash + Copy> Drop for RunningGuard<'_, K> {
+impl<K: Eq + Hash + Copy, C: Stop> Drop for RunningGuard<'_, K, C> {
     fn drop(&mut self) {
         if let Ok(mut map) = self.running.tokens.lock() {
             map.remove(&self.key);

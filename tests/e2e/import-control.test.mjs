@@ -1,5 +1,6 @@
 // Cancelling a large import from the window keeps the catalogue consistent, and "Continue import"
-// finishes the remaining files.
+// finishes the remaining files; pausing holds an import (no file counted while paused) until
+// "Resume".
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -10,19 +11,33 @@ import { launchApp, osDrag } from "./harness.mjs";
 const FILES = 3000;
 let app;
 let folder;
+let second;
 
-before(async () => {
-  folder = mkdtempSync(join(tmpdir(), "lexinaut-e2e-many-"));
+function writeFolder(prefix, name) {
+  const root = mkdtempSync(join(tmpdir(), prefix));
   for (let i = 0; i < FILES; i++) {
-    const dir = join(folder, String(i % 30).padStart(2, "0"));
+    const dir = join(root, String(i % 30).padStart(2, "0"));
     mkdirSync(dir, { recursive: true });
     writeFileSync(
-      join(dir, `记录${String(i).padStart(5, "0")}.txt`),
-      `第${i}号记录。本季度项目营业收入同比增长，研发投入继续增加。${"补充说明：各部门按时提交材料。".repeat(6)}`,
+      join(dir, `${name}${String(i).padStart(5, "0")}.txt`),
+      `第${i}号${name}。本季度项目营业收入同比增长，研发投入继续增加。${"补充说明：各部门按时提交材料。".repeat(6)}`,
     );
   }
+  return root;
+}
+
+before(async () => {
+  folder = writeFolder("lexinaut-e2e-many-", "记录");
+  second = writeFolder("lexinaut-e2e-pause-", "纪要");
   app = await launchApp({ port: 4464 });
 });
+
+/** The "processed" number of the progress line ("Importing 512 of 3000 files…"). */
+async function processed(browser) {
+  const text = await (await browser.$('[data-testid="import-progress"]')).getText();
+  const m = text.match(/(\d+)\D+(\d+)/);
+  return m ? Number(m[1]) : -1;
+}
 
 after(async () => {
   await app?.stop();
@@ -55,4 +70,36 @@ test("cancel stops a large import; continue finishes it", async () => {
     timeout: 30000,
     timeoutMsg: `expected ${FILES} documents after continuing`,
   });
+});
+
+test("pause holds an import until resume; it then finishes", async () => {
+  const { browser } = app;
+  const countRows = () =>
+    browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
+  const before = await countRows();
+  await osDrag([second]);
+  const pause = await browser.$('[data-testid="import-pause"]');
+  await pause.waitForExist({ timeout: 20000, timeoutMsg: "no pause button" });
+  await pause.click();
+  await browser.waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", {
+    timeout: 10000,
+    timeoutMsg: "the import did not report being paused",
+  });
+  // Files already being read are finished; after that the count holds still.
+  await browser.pause(1000);
+  const held = await processed(browser);
+  await browser.pause(2000);
+  assert.equal(await processed(browser), held, "files were processed while paused");
+  assert.ok(held < FILES, `pause came too late: ${held}`);
+  const pace = await (await browser.$('[data-testid="import-pace"]')).getText();
+  assert.ok(pace.length > 0, "the paused state is explained");
+  if (process.env.LEXINAUT_E2E_SHOTS) await browser.saveScreenshot(join(process.env.LEXINAUT_E2E_SHOTS, "import-paused.png"));
+
+  await pause.click();
+  await browser.waitUntil(async () => (await countRows()) === before + FILES, {
+    timeout: 120000,
+    timeoutMsg: `expected ${before + FILES} documents after resuming`,
+  });
+  const result = await (await browser.$('[data-testid="import-result"]')).getText();
+  assert.ok(!/stopped|停止/.test(result), `resumed import reported as stopped: ${result}`);
 });

@@ -36,6 +36,11 @@ export const commands = {
 	importResume: (kbId: number, onProgress: Channel<ImportProgress>) => typedError<ImportSummary, ApiError>(__TAURI_INVOKE("import_resume", { kbId, onProgress })),
 	/**  Stops the import running in a knowledge base after the file in hand; returns whether one ran. */
 	importCancel: (kbId: number) => __TAURI_INVOKE<boolean>("import_cancel", { kbId }),
+	/**
+	 *  Pauses (no new file starts; files in hand finish) or resumes the import running in a
+	 *  knowledge base; returns whether one ran. Progress reports the change at once.
+	 */
+	importSetPaused: (kbId: number, paused: boolean) => __TAURI_INVOKE<boolean>("import_set_paused", { kbId, paused }),
 	search: (kbId: number, query: string, k: number) => typedError<Hit[], ApiError>(__TAURI_INVOKE("search", { kbId, query, k })),
 	doctor: () => typedError<DoctorReport, ApiError>(__TAURI_INVOKE("doctor")),
 	/**  Answers a question; tokens stream over `on_event`. `request_id` lets `chat_stop` stop it. */
@@ -433,6 +438,18 @@ export type ImportProgress = {
 	current: string | null,
 	/**  True on the last message of an import. */
 	finished: boolean,
+	/**  Size of all files found, bytes. */
+	bytes_total: number | null,
+	/**  Size of the files processed so far, bytes. */
+	bytes_processed: number | null,
+	/**  Time since the import started, milliseconds. */
+	elapsed_ms: number | null,
+	/**  Files processed per second of work (time paused not counted). */
+	files_per_second: number | null,
+	/**  Estimated seconds left, from the bytes processed per second of work; none at first. */
+	eta_seconds: number | null,
+	/**  The import is paused. */
+	paused: boolean,
 };
 
 /**  The outcome of one import. */

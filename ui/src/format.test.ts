@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, progressPercent } from "./format";
+import { formatBytes, formatDuration, progressPercent } from "./format";
 
 describe("format", () => {
   it("formats sizes", () => {
@@ -15,5 +15,14 @@ describe("format", () => {
     expect(progressPercent({ processed: 1, total: 3 })).toBe(33);
     expect(progressPercent({ processed: 3, total: 3 })).toBe(100);
     expect(progressPercent({ processed: 5, total: 3 })).toBe(100);
+  });
+});
+
+describe("formatDuration", () => {
+  it("shows minutes and seconds, and hours when there are any", () => {
+    expect(formatDuration(0)).toBe("0:00");
+    expect(formatDuration(65.4)).toBe("1:05");
+    expect(formatDuration(3725)).toBe("1:02:05");
+    expect(formatDuration(-3)).toBe("0:00");
   });
 });

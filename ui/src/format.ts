@@ -24,6 +24,15 @@ export function formatDate(ms: number, locale: string): string {
 }
 
 /** Whole percent of files processed; 100 when there was nothing to do. */
+/** Seconds as "1:05", or "1:02:05" from an hour on. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
 export function progressPercent(p: Pick<ImportProgress, "processed" | "total">): number {
   if (p.total <= 0) return 100;
   return Math.min(100, Math.floor((p.processed * 100) / p.total));

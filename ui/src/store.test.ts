@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { BackendError, type Backend } from "./backend";
 import type { Document, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
 import { setLocale } from "./i18n";
-import { createAppStore } from "./store";
+import { createAppStore, noProgress } from "./store";
 
 // The chat half of Backend, which these tests never reach (chatStore.test.ts covers it).
 function chatUnused(): Pick<Backend, "ask" | "regenerate" | "stopAnswer" | "listConversations" | "conversationMessages"
@@ -90,12 +90,12 @@ function memoryBackend() {
     },
     reindexDocuments: async (ids, onProgress) => {
       calls.push(`reindex:${ids.join(",")}`);
-      onProgress({ total: ids.length, processed: ids.length, documents: ids.length, skipped: 0, failed: 0, current: null, finished: true });
+      onProgress({ ...noProgress(), total: ids.length, processed: ids.length, documents: ids.length, skipped: 0, failed: 0, current: null, finished: true });
       return { documents: ids.length, chunks: ids.length, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
     },
     importPaths: async (kbId, paths, onProgress) => {
       calls.push(`import:${kbId}:${paths.join(",")}`);
-      const p: ImportProgress = { total: 2, processed: 1, documents: 1, skipped: 0, failed: 0, current: paths[0] ?? null, finished: false };
+      const p: ImportProgress = { ...noProgress(), total: 2, processed: 1, documents: 1, skipped: 0, failed: 0, current: paths[0] ?? null, finished: false };
       onProgress(p);
       onProgress({ ...p, processed: 2, failed: 1, finished: true });
       const summary: ImportSummary = {
@@ -106,11 +106,15 @@ function memoryBackend() {
     },
     resumeImport: async (kbId, onProgress) => {
       calls.push(`resume:${kbId}`);
-      onProgress({ total: 1, processed: 1, documents: 1, skipped: 0, failed: 0, current: null, finished: true });
+      onProgress({ ...noProgress(), total: 1, processed: 1, documents: 1, skipped: 0, failed: 0, current: null, finished: true });
       return { documents: 1, chunks: 1, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
     },
     cancelImport: async (kbId) => {
       calls.push(`cancel:${kbId}`);
+      return true;
+    },
+    setImportPaused: async (kbId, paused) => {
+      calls.push(`paused:${kbId}:${paused}`);
       return true;
     },
     search: async () => [],
@@ -189,7 +193,13 @@ describe("app store", () => {
     await store.load();
     await store.cancelImport();
     expect(m.calls.some((c) => c.startsWith("cancel"))).toBe(false);
+    await store.setImportPaused(true);
+    expect(m.calls.some((c) => c.startsWith("paused"))).toBe(false);
     store.state.importing = true;
+    await store.setImportPaused(true);
+    await store.setImportPaused(false);
+    expect(m.calls).toContain("paused:1:true");
+    expect(m.calls).toContain("paused:1:false");
     await store.cancelImport();
     expect(m.calls).toContain("cancel:1");
     store.state.importing = false;

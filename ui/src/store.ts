@@ -30,7 +30,26 @@ export interface AppStore {
   importPaths(paths: string[]): Promise<void>;
   resumeImport(): Promise<void>;
   cancelImport(): Promise<void>;
+  /** Pauses or resumes the running import (files in hand finish first). */
+  setImportPaused(paused: boolean): Promise<void>;
 }
+
+/** The progress of an import that has not reported yet. */
+export const noProgress = (): ImportProgress => ({
+  total: 0,
+  processed: 0,
+  documents: 0,
+  skipped: 0,
+  failed: 0,
+  current: null,
+  finished: false,
+  bytes_total: 0,
+  bytes_processed: 0,
+  elapsed_ms: 0,
+  files_per_second: 0,
+  eta_seconds: null,
+  paused: false,
+});
 
 export const STORE_KEY: InjectionKey<AppStore> = Symbol("lexinaut-store");
 
@@ -120,7 +139,7 @@ export function createAppStore(backend: Backend): AppStore {
     state.importing = true;
     state.lastImport = null;
     state.lastImportKind = kind;
-    state.progress = { total: 0, processed: 0, documents: 0, skipped: 0, failed: 0, current: null, finished: false };
+    state.progress = noProgress();
     try {
       state.lastImport = await start((p) => {
         state.progress = p;
@@ -210,6 +229,10 @@ export function createAppStore(backend: Backend): AppStore {
     cancelImport: () =>
       quietly(async () => {
         if (state.currentKbId !== null && state.importing) await backend.cancelImport(state.currentKbId);
+      }),
+    setImportPaused: (paused) =>
+      quietly(async () => {
+        if (state.currentKbId !== null && state.importing) await backend.setImportPaused(state.currentKbId, paused);
       }),
   };
   return store;

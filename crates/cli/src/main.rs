@@ -5,10 +5,10 @@ mod ask;
 mod catalogue;
 mod models;
 mod output;
+mod progress;
 mod serve;
 mod watch;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,7 +48,8 @@ enum Command {
         /// Knowledge base name.
         #[arg(long)]
         kb: String,
-        /// Print the summary as JSON.
+        /// Print the summary as JSON on stdout, and progress as JSON lines on stderr
+        /// (`{"type":"import",...}`, then `{"type":"embedding",...}` when vectors are built).
         #[arg(long)]
         json: bool,
         /// Exit with status 3 when any file failed.
@@ -315,15 +316,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .kb_by_name(&kb)
                 .await
                 .with_context(|| format!("create it first with: lexinaut kb create {kb:?}"))?;
-            let show_bar = std::io::stderr().is_terminal();
-            let progress = move |p: ImportProgress| {
-                if show_bar {
-                    eprint!("\rimporting {}/{} files", p.processed, p.total);
-                    if p.finished {
-                        eprintln!();
-                    }
-                }
-            };
+            let reporter = progress::Reporter::new(json);
+            let progress = |p: ImportProgress| reporter.import(&p);
             let cancel = CancellationToken::new();
             let on_ctrl_c = cancel.clone();
             tokio::spawn(async move {
@@ -340,18 +334,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let more = lib.ingest(kb.id, paths, &progress, cancel.clone()).await?;
                 summary.merge(more);
             }
+            let reporter = reporter.next_stage();
             if lib.vectors_enabled() && !summary.cancelled {
                 // The app embeds in the background; the CLI finishes the job before it exits.
-                let progress = move |done: u64, left: i64| {
-                    if show_bar {
-                        eprint!("\rembedding: {done} chunks stored, {left} to go   ");
-                    }
-                };
+                let progress = |done: u64, left: i64| reporter.embedding(done, left);
                 match lib.drain_vectors(Some(kb.id), &progress, &cancel).await {
                     Ok(report) => {
-                        if show_bar {
-                            eprintln!();
-                        }
                         tracing::info!(embedded = report.embedded, deleted = report.deleted, backlog = report.backlog, "vectors stored in Chroma");
                     }
                     Err(e) => tracing::warn!(
@@ -359,6 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ),
                 }
             }
+            reporter.finish();
             if json {
                 output::json(&summary)?;
             } else {

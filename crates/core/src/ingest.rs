@@ -30,6 +30,130 @@ const KNOWN_LOOKUP_LIMIT: usize = 2_000;
 /// Longest a prepared file waits for others to share its transaction.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Controls a running import: cancel (stops between files; nothing half-written) and pause
+/// (no new file is started; files already being read finish and are stored, then the import
+/// waits). Clones control the same import. A plain [`CancellationToken`] converts into one
+/// that is never paused.
+#[derive(Debug, Clone)]
+pub struct ImportControl {
+    cancel: CancellationToken,
+    paused: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for ImportControl {
+    fn default() -> Self {
+        CancellationToken::new().into()
+    }
+}
+
+impl From<CancellationToken> for ImportControl {
+    fn from(cancel: CancellationToken) -> Self {
+        Self {
+            cancel,
+            paused: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+}
+
+impl ImportControl {
+    /// Stops the import between files.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Whether the import was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Starts no new file until [`Self::resume`].
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Lets a paused import go on.
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// Whether the import is paused.
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Returns once the import may start another file: not paused, or cancelled.
+    async fn proceed(&self) {
+        let mut paused = self.paused.subscribe();
+        tokio::select! {
+            _ = paused.wait_for(|p| !*p) => {}
+            () = self.cancel.cancelled() => {}
+        }
+    }
+}
+
+/// Rate and estimated time left from the work done so far, excluding time spent paused.
+#[derive(Debug)]
+struct Clock {
+    started: std::time::Instant,
+    paused_for: std::time::Duration,
+    paused_since: Option<std::time::Instant>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            paused_for: std::time::Duration::ZERO,
+            paused_since: None,
+        }
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        match (paused, self.paused_since) {
+            (true, None) => self.paused_since = Some(std::time::Instant::now()),
+            (false, Some(since)) => {
+                self.paused_for += since.elapsed();
+                self.paused_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Time spent working.
+    fn active(&self) -> std::time::Duration {
+        let paused = self.paused_for
+            + self
+                .paused_since
+                .map_or_else(Default::default, |s| s.elapsed());
+        self.started.elapsed().saturating_sub(paused)
+    }
+
+    /// Fills in the elapsed time, the file rate and the estimate of the time left (by bytes,
+    /// which a mix of large PDFs and small notes makes fairer than by files; none in the first
+    /// second, while the rate means little).
+    fn stamp(&self, p: &mut ImportProgress) {
+        let active = self.active().as_secs_f64();
+        p.elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        p.paused = self.paused_since.is_some();
+        p.files_per_second = if active > 0.0 {
+            f64::from(p.processed) / active
+        } else {
+            0.0
+        };
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        {
+            p.eta_seconds = (active >= 1.0 && p.bytes_processed > 0 && !p.finished).then(|| {
+                let rate = p.bytes_processed as f64 / active;
+                (p.bytes_total.saturating_sub(p.bytes_processed) as f64 / rate).ceil() as u64
+            });
+        }
+    }
+}
+
 /// A file that was not imported, and why.
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct FileIssue {
@@ -89,6 +213,22 @@ pub struct ImportProgress {
     pub current: Option<String>,
     /// True on the last message of an import.
     pub finished: bool,
+    /// Size of all files found, bytes.
+    #[specta(type = f64)]
+    pub bytes_total: u64,
+    /// Size of the files processed so far, bytes.
+    #[specta(type = f64)]
+    pub bytes_processed: u64,
+    /// Time since the import started, milliseconds.
+    #[specta(type = f64)]
+    pub elapsed_ms: u64,
+    /// Files processed per second of work (time paused not counted).
+    pub files_per_second: f64,
+    /// Estimated seconds left, from the bytes processed per second of work; none at first.
+    #[specta(type = Option<f64>)]
+    pub eta_seconds: Option<u64>,
+    /// The import is paused.
+    pub paused: bool,
 }
 
 /// What was learned about one file off the async runtime.
@@ -287,14 +427,22 @@ pub(crate) async fn ingest(
     paths: Vec<PathBuf>,
     reextract: bool,
     progress: &(dyn Fn(ImportProgress) + Send + Sync),
-    cancel: CancellationToken,
+    control: ImportControl,
 ) -> Result<ImportSummary, CoreError> {
     let kb = catalogue.kb(kb_id).await?;
+    let mut clock = Clock::new();
     // Load the segmentation dictionary while the folders are scanned.
     let warm = Arc::clone(&segmenter);
     tokio::task::spawn_blocking(move || warm.warm_up());
-    let (files, skipped_files, mut failed) =
-        tokio::task::spawn_blocking(move || expand(&paths)).await?;
+    let (files, sizes, skipped_files, mut failed) = tokio::task::spawn_blocking(move || {
+        let (files, skipped, failed) = expand(&paths);
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .collect();
+        (files, sizes, skipped, failed)
+    })
+    .await?;
     let mut summary = ImportSummary {
         skipped: u32::try_from(skipped_files.len()).unwrap_or(u32::MAX),
         skipped_files,
@@ -306,8 +454,11 @@ pub(crate) async fn ingest(
         processed: u32::try_from(failed.len() + summary.skipped_files.len()).unwrap_or(u32::MAX),
         skipped: summary.skipped,
         failed: u32::try_from(failed.len()).unwrap_or(u32::MAX),
+        bytes_total: sizes.iter().sum(),
         ..ImportProgress::default()
     };
+    clock.set_paused(control.is_paused());
+    clock.stamp(&mut state);
     progress(state.clone());
 
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
@@ -340,10 +491,13 @@ pub(crate) async fn ingest(
         segmenter,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut prepared = futures::stream::iter(files.into_iter().zip(job_ids))
-        .map(|(file, job_id)| {
+    let mut prepared = futures::stream::iter(files.into_iter().zip(sizes).zip(job_ids))
+        .map(|((file, size), job_id)| {
             let ctx = Arc::clone(&ctx);
+            let control = control.clone();
             async move {
+                // Paused: no new file starts (the ones being read finish and are stored).
+                control.proceed().await;
                 let timeout = ctx.timeout;
                 let shown = file.display().to_string();
                 let task = tokio::task::spawn_blocking(move || {
@@ -372,7 +526,7 @@ pub(crate) async fn ingest(
                         },
                     )),
                 };
-                (job_id, result)
+                (job_id, size, result)
             }
         })
         .buffer_unordered(workers);
@@ -383,16 +537,29 @@ pub(crate) async fn ingest(
     let mut pending = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut exhausted = false;
+    let mut paused = control.paused.subscribe();
     while !exhausted {
         // Prepared but unwritten files stay queued: a resume picks them up.
-        if cancel.is_cancelled() {
+        if control.is_cancelled() {
             summary.cancelled = true;
             break;
         }
-        let next = match deadline {
-            // `None` when the window closed: write what we have.
-            Some(d) => tokio::time::timeout_at(d, prepared.next()).await.ok(),
-            None => Some(prepared.next().await),
+        let next = tokio::select! {
+            // Pausing or resuming is reported at once (files in flight still arrive).
+            Ok(()) = paused.changed() => {
+                clock.set_paused(*paused.borrow_and_update());
+                clock.stamp(&mut state);
+                progress(state.clone());
+                continue;
+            }
+            () = control.cancel.cancelled() => continue,
+            next = async {
+                match deadline {
+                    // `None` when the window closed: write what we have.
+                    Some(d) => tokio::time::timeout_at(d, prepared.next()).await.ok(),
+                    None => Some(prepared.next().await),
+                }
+            } => next,
         };
         match next {
             Some(Some(item)) => {
@@ -415,8 +582,9 @@ pub(crate) async fn ingest(
         let mut ready = Vec::new();
         let mut unchanged = crate::catalogue::UnchangedFiles::default();
         let mut last_file = None;
-        for (job_id, result) in batch {
+        for (job_id, size, result) in batch {
             let (file, outcome) = result?;
+            state.bytes_processed += size;
             match outcome {
                 Prepared::Unchanged { doc_id, mtime_ms } => {
                     if mtime_ms >= 0 {
@@ -452,10 +620,12 @@ pub(crate) async fn ingest(
             state.documents += 1;
         }
         state.current = last_file.map(|f| f.display().to_string());
+        clock.stamp(&mut state);
         progress(state.clone());
     }
     summary.failed = failed;
     state.finished = true;
+    clock.stamp(&mut state);
     progress(state);
     Ok(summary)
 }

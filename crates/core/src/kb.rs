@@ -10,9 +10,9 @@ use tracing::instrument;
 use crate::catalogue::{KbDeletion, KnowledgeBase};
 use crate::chunk::ChunkSpec;
 use crate::error::CoreError;
-use crate::ingest::{ImportProgress, ImportSummary};
+use crate::ingest::{ImportControl, ImportProgress, ImportSummary};
 use crate::watch::WatchEvent;
-use crate::{CancellationToken, Library};
+use crate::Library;
 
 /// The settings of one knowledge base that can change after it was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -96,8 +96,9 @@ impl Library {
         &self,
         doc_ids: &[i64],
         progress: &(dyn Fn(ImportProgress) + Send + Sync),
-        cancel: CancellationToken,
+        control: impl Into<ImportControl>,
     ) -> Result<ImportSummary, CoreError> {
+        let control = control.into();
         let mut by_kb: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
         for id in doc_ids {
             let doc = self.catalogue.document(*id).await?;
@@ -105,13 +106,13 @@ impl Library {
         }
         let mut summary = ImportSummary::default();
         for (kb_id, docs) in by_kb {
-            if cancel.is_cancelled() {
+            if control.is_cancelled() {
                 summary.cancelled = true;
                 break;
             }
             let paths = docs.keys().map(PathBuf::from).collect();
             let part = self
-                .import_files(kb_id, paths, true, progress, cancel.clone())
+                .import_files(kb_id, paths, true, progress, control.clone())
                 .await?;
             // A file that is gone never reached the import's jobs: its document says so here.
             for issue in &part.failed {

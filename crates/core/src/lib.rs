@@ -28,7 +28,7 @@ pub use chunk::ChunkSpec;
 pub use config::{BackendConfig, Config};
 pub use doctor::{BackendStatus, ConfiguredModels, DoctorReport, ModelStatus};
 pub use error::{ApiError, CoreError, ErrorCode};
-pub use ingest::{FileIssue, ImportProgress, ImportSummary};
+pub use ingest::{FileIssue, ImportControl, ImportProgress, ImportSummary};
 pub use kb::KbSettings;
 pub use lexinaut_extract::Extracted;
 pub use tokio_util::sync::CancellationToken;
@@ -247,15 +247,16 @@ impl Library {
     }
 
     /// Imports files and folders into a knowledge base. Bad files are reported in the summary
-    /// and do not stop the rest; `progress` hears about every file; `cancel` stops between files.
+    /// and do not stop the rest; `progress` hears about every batch of files; `control` (or a
+    /// plain [`CancellationToken`]) cancels between files, or pauses and resumes.
     pub async fn ingest(
         &self,
         kb_id: i64,
         paths: Vec<PathBuf>,
         progress: &(dyn Fn(ImportProgress) + Send + Sync),
-        cancel: CancellationToken,
+        control: impl Into<ImportControl>,
     ) -> Result<ImportSummary, CoreError> {
-        self.import_files(kb_id, paths, false, progress, cancel)
+        self.import_files(kb_id, paths, false, progress, control.into())
             .await
     }
 
@@ -267,7 +268,7 @@ impl Library {
         paths: Vec<PathBuf>,
         reextract: bool,
         progress: &(dyn Fn(ImportProgress) + Send + Sync),
-        cancel: CancellationToken,
+        control: ImportControl,
     ) -> Result<ImportSummary, CoreError> {
         let paths = paths
             .into_iter()
@@ -281,7 +282,7 @@ impl Library {
             paths,
             reextract,
             progress,
-            cancel,
+            control,
         )
         .await;
         // New chunks wait for vectors: the background embedder (if running) takes them now.
@@ -296,7 +297,7 @@ impl Library {
         &self,
         kb_id: i64,
         progress: &(dyn Fn(ImportProgress) + Send + Sync),
-        cancel: CancellationToken,
+        control: impl Into<ImportControl>,
     ) -> Result<ImportSummary, CoreError> {
         self.catalogue.kb(kb_id).await?;
         let paths: Vec<PathBuf> = self
@@ -314,7 +315,7 @@ impl Library {
             return Ok(ImportSummary::default());
         }
         tracing::info!(kb_id, files = paths.len(), "resuming an interrupted import");
-        self.ingest(kb_id, paths, progress, cancel).await
+        self.ingest(kb_id, paths, progress, control).await
     }
 
     /// Knowledge bases with an interrupted import to resume.

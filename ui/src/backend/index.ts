@@ -85,6 +85,7 @@ export interface Backend {
   ): Promise<ImportSummary>;
   resumeImport(kbId: number, onProgress: (p: ImportProgress) => void): Promise<ImportSummary>;
   cancelImport(kbId: number): Promise<boolean>;
+  setImportPaused(kbId: number, paused: boolean): Promise<boolean>;
   search(kbId: number, query: string, k: number): Promise<Hit[]>;
   onCatalogueChanged(cb: (kbId: number) => void): Promise<() => void>;
   vectorStatus(): Promise<VectorStatus>;

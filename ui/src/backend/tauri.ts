@@ -39,6 +39,7 @@ export const tauriBackend: Backend = {
     unwrap(commands.importPaths(kbId, paths, progressChannel(onProgress))),
   resumeImport: (kbId, onProgress) => unwrap(commands.importResume(kbId, progressChannel(onProgress))),
   cancelImport: (kbId) => commands.importCancel(kbId),
+  setImportPaused: (kbId, paused) => commands.importSetPaused(kbId, paused),
   search: (kbId, query, k) => unwrap(commands.search(kbId, query, k)),
   onCatalogueChanged: (cb) => events.catalogueChanged.listen((e) => cb(e.payload.kb_id)),
   vectorStatus: () => commands.vectorStatus(),

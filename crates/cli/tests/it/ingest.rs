@@ -52,6 +52,56 @@ fn ingest_json_summary_reports_counts_skips_and_failures() {
 }
 
 #[test]
+fn ingest_json_streams_progress_as_json_lines_on_stderr() {
+    let s = Sandbox::new();
+    s.create_kb("进度");
+    for i in 0..300 {
+        s.write(
+            &format!("笔记{i:03}.txt"),
+            format!("第{i}份笔记，记录进度。"),
+        );
+    }
+    let docs = s.docs();
+    let out = s.run([
+        "ingest",
+        "--kb",
+        "进度",
+        "--json",
+        &docs.display().to_string(),
+    ]);
+    assert_success(&out);
+    // stdout: the summary alone.
+    let summary = stdout_json(&out);
+    assert_eq!(summary["documents"], 300);
+    // stderr: one JSON object a line for each progress message, the last one final.
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l["type"] == "import"), "{lines:?}");
+    let first = &lines[0];
+    assert_eq!(first["total"], 300);
+    assert!(
+        first["bytes_total"].as_u64().is_some_and(|b| b > 0),
+        "{first}"
+    );
+    let last = lines.last().expect("lines");
+    assert_eq!(last["finished"], true);
+    assert_eq!(last["processed"], 300);
+    assert_eq!(last["bytes_processed"], first["bytes_total"]);
+    assert!(
+        last["files_per_second"].as_f64().is_some_and(|r| r > 0.0),
+        "{last}"
+    );
+    assert!(
+        last["elapsed_ms"].is_u64() && last["paused"] == false,
+        "{last}"
+    );
+}
+
+#[test]
 fn reingest_reports_unchanged_files() {
     let s = Sandbox::new();
     s.create_kb("资料");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use lexinaut_core::{CancellationToken, CoreError, DocumentStatus, ImportProgress};
+use lexinaut_core::{CancellationToken, CoreError, DocumentStatus, ImportControl, ImportProgress};
 
 use crate::support::{shown, write, TestLibrary, GO, PANDA, PNG_BYTES, SAMPLES, TEA};
 
@@ -397,6 +397,114 @@ async fn progress_hears_every_file_and_finishes_last() {
     assert_eq!(last.failed as usize, summary.failed.len());
     assert_eq!(summary.documents as usize, SAMPLES.len());
     assert_eq!(summary.failed.len(), 2);
+    // Bytes: every file found counts; all of it processed at the end, no time left to guess.
+    assert!(first.bytes_total > 0);
+    assert_eq!(last.bytes_processed, last.bytes_total);
+    assert_eq!(last.eta_seconds, None);
+    assert!(last.files_per_second > 0.0 && !last.paused);
+}
+
+#[tokio::test]
+async fn a_paused_import_starts_no_file_until_resumed() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("暂停").await;
+    for i in 0..60 {
+        write(
+            &t.docs_dir().join(format!("笔记{i:02}.txt")),
+            format!("第{i}份笔记：暂停以后不应再开始新的文件。"),
+        );
+    }
+    let control = ImportControl::default();
+    control.pause();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<ImportProgress>::new()));
+    let record = {
+        let seen = std::sync::Arc::clone(&seen);
+        move |p: ImportProgress| seen.lock().expect("progress").push(p)
+    };
+    let last = || seen.lock().expect("progress").last().cloned();
+    let import = t
+        .lib
+        .ingest(kb.id, vec![t.docs_dir()], &record, control.clone());
+    let observe = async {
+        // Paused from the start: the scan is reported, then nothing is read.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let p = last().expect("the scan was reported");
+        assert!(p.paused && !p.finished, "{p:?}");
+        assert_eq!((p.total, p.processed), (60, 0), "{p:?}");
+        assert!(t.docs(kb.id).await.is_empty(), "no document while paused");
+        control.resume();
+    };
+    let (summary, ()) = tokio::join!(import, observe);
+    let summary = summary.expect("import");
+    assert_eq!(summary.documents, 60);
+    let seen = seen.lock().expect("progress");
+    assert!(
+        seen.iter().any(|p| !p.paused && !p.finished),
+        "the resume was reported"
+    );
+    let done = seen.last().expect("final");
+    assert!(done.finished && !done.paused);
+    assert_eq!(done.processed, 60);
+}
+
+#[tokio::test]
+async fn pausing_midway_stops_new_files_and_cancel_still_works_while_paused() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("中途暂停").await;
+    for i in 0..3_000 {
+        write(
+            &t.docs_dir().join(format!("文件{i:04}.txt")),
+            format!("第{i}份文件：中途暂停，然后在暂停状态下取消导入。"),
+        );
+    }
+    let control = ImportControl::default();
+    let paused_at = std::sync::Arc::new(std::sync::Mutex::new(None::<u32>));
+    let record = {
+        let control = control.clone();
+        let paused_at = std::sync::Arc::clone(&paused_at);
+        move |p: ImportProgress| {
+            if p.processed > 0 && !control.is_paused() && !p.finished {
+                control.pause();
+            }
+            if p.paused {
+                paused_at.lock().expect("paused").get_or_insert(p.processed);
+            }
+        }
+    };
+    let import = t
+        .lib
+        .ingest(kb.id, vec![t.docs_dir()], &record, control.clone());
+    let observe = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while paused_at.lock().expect("paused").is_none() {
+            assert!(std::time::Instant::now() < deadline, "never paused");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Files already being read are stored; then nothing moves.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let settled = t.docs(kb.id).await.len();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            t.docs(kb.id).await.len(),
+            settled,
+            "nothing new while paused"
+        );
+        assert!(settled < 3_000, "paused before the end: {settled}");
+        control.cancel();
+    };
+    let (summary, ()) = tokio::join!(import, observe);
+    let summary = summary.expect("a cancelled import still returns its summary");
+    assert!(summary.cancelled);
+    assert!((summary.documents as usize) < 3_000);
+    t.assert_consistent(kb.id).await;
+    // The rest is still queued: resuming finishes it.
+    let resumed = t
+        .lib
+        .resume(kb.id, &|_| {}, CancellationToken::new())
+        .await
+        .expect("resume");
+    assert_eq!(summary.documents + resumed.documents, 3_000);
+    t.assert_consistent(kb.id).await;
 }
 
 #[tokio::test]
