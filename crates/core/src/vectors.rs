@@ -675,7 +675,7 @@ impl Library {
         &self,
         query: &str,
         candidates: Vec<Candidate>,
-    ) -> Result<Option<Vec<Candidate>>, CoreError> {
+    ) -> Result<Option<(String, Vec<Candidate>)>, CoreError> {
         let (Some(xinference), Some(model)) = (
             self.backends().xinference.clone(),
             self.backends().rerank_model.clone(),
@@ -683,7 +683,7 @@ impl Library {
             return Ok(None);
         };
         if candidates.is_empty() {
-            return Ok(Some(candidates));
+            return Ok(Some((model, candidates)));
         }
         let texts: Vec<String> = candidates.iter().map(|c| c.hit.text.clone()).collect();
         let scores = xinference.rerank(&model, query, &texts, None).await?;
@@ -698,7 +698,39 @@ impl Library {
         }
         // Candidates the model did not score keep their fused order after the scored ones.
         out.extend(slots.into_iter().flatten());
-        Ok(Some(out))
+        Ok(Some((model, out)))
+    }
+
+    /// The rerank model's measured reliability in a knowledge base (see [`Reliability`]),
+    /// counting this question as a check when `agreed` says whether its first document was
+    /// keyword search's sure first document (`None`: keyword search was not sure).
+    pub(crate) async fn rerank_reliability(
+        &self,
+        kb_id: i64,
+        model: &str,
+        agreed: Option<bool>,
+    ) -> Result<Reliability, CoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT checks, agreements FROM rerank_agreement WHERE kb_id = ? AND model = ?",
+        )
+        .bind(kb_id)
+        .bind(model)
+        .fetch_optional(&self.catalogue.pool)
+        .await?;
+        let (checks, agreements) = row.unwrap_or((0, 0));
+        if let Some(agreed) = agreed {
+            sqlx::query(
+                "INSERT INTO rerank_agreement (kb_id, model, checks, agreements) VALUES (?, ?, 1, ?) \
+                 ON CONFLICT (kb_id, model) DO UPDATE SET checks = checks + 1, \
+                   agreements = agreements + excluded.agreements",
+            )
+            .bind(kb_id)
+            .bind(model)
+            .bind(i64::from(agreed))
+            .execute(&self.catalogue.pool)
+            .await?;
+        }
+        Ok(Reliability { checks, agreements })
     }
 
     /// Whether vectors are configured (an embedding model, Xinference and Chroma).
@@ -882,8 +914,14 @@ pub(crate) struct Reliability {
     pub agreements: i64,
 }
 
-/// Keyword confidence from which a question counts as a check of the vector model.
+/// Keyword confidence from which a question counts as a check of the vector or rerank model.
 pub(crate) const SURE_KEYWORD: f64 = 0.5;
+
+/// The measured reliability from which the rerank model's order replaces the fused order. A
+/// useful cross-encoder puts keyword search's sure answer first most of the time; one that does
+/// not know the language (or a broken one) agrees about as often as chance, 1 in `rerank_k`.
+/// Unmeasured, it starts at one half: trusted, as the user configured it.
+pub(crate) const RERANK_TRUST: f64 = 0.5;
 
 impl Reliability {
     /// The agreement rate with a uniform prior (Laplace: one agreement and one disagreement

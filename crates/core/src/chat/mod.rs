@@ -449,12 +449,16 @@ impl Library {
             vector = weights.1,
             "fusion weights"
         );
+        let sure_first = keyword
+            .first()
+            .filter(|_| keyword_confidence >= crate::vectors::SURE_KEYWORD)
+            .map(|h| h.document_id);
         let mut candidates = retrieve::dedupe(retrieve::fuse(keyword, vector, weights));
         let mut used_rerank = false;
         if matches!(mode, RetrievalMode::Auto | RetrievalMode::HybridRerank) {
             candidates.truncate(settings.rerank_k.max(settings.final_k) as usize);
             let before = candidates.clone();
-            match self.rerank(query, candidates).await {
+            match self.rerank(kb_id, query, candidates, sure_first).await {
                 Ok((reranked, ran)) => {
                     candidates = reranked;
                     used_rerank = ran;
@@ -508,16 +512,47 @@ impl Library {
 
     /// Reranks candidates with the rerank model, when one is configured; returns them and
     /// whether the model ran.
+    ///
+    /// The model's order is used only while it proves reliable in this knowledge base (see
+    /// [`crate::vectors::RERANK_TRUST`]): `sure_first` is keyword search's first document when
+    /// keyword search was sure of it, and each such question checks the model.
     async fn rerank(
         &self,
+        kb_id: i64,
         query: &str,
         candidates: Vec<Candidate>,
+        sure_first: Option<i64>,
     ) -> Result<(Vec<Candidate>, bool), CoreError> {
         let fallback = candidates.clone();
-        match self.rerank_candidates(query, candidates).await? {
-            Some(reranked) => Ok((reranked, true)),
-            None => Ok((fallback, false)),
+        let Some((model, reranked)) = self.rerank_candidates(query, candidates).await? else {
+            return Ok((fallback, false));
+        };
+        let agreed = sure_first
+            .zip(reranked.first())
+            .map(|(doc, top)| top.hit.document_id == doc);
+        let reliability = self.rerank_reliability(kb_id, &model, agreed).await?;
+        if reliability.estimate() >= crate::vectors::RERANK_TRUST {
+            return Ok((reranked, true));
         }
+        tracing::debug!(
+            model,
+            checks = reliability.checks,
+            agreements = reliability.agreements,
+            "rerank model unreliable here; keeping the fused order"
+        );
+        // The fused order, with the scores the model gave.
+        let scores: std::collections::HashMap<i64, Option<f64>> = reranked
+            .iter()
+            .map(|c| (c.hit.chunk_id, c.rerank_score))
+            .collect();
+        let kept = fallback
+            .into_iter()
+            .map(|mut c| {
+                c.rerank_score = scores.get(&c.hit.chunk_id).copied().flatten();
+                c
+            })
+            .collect();
+        Ok((kept, true))
     }
 
     /// Answers a question from a knowledge base, streaming `ChatEvent`s to `on_event`, and

@@ -9,7 +9,7 @@ use lexinaut_core::backends::{collection_name, ChromaClient, ChromaOptions};
 use lexinaut_core::chat::{AnswerMode, AskRequest, ChatEvent, MessageStatus, RetrievalMode};
 use lexinaut_core::vectors::VectorState;
 use lexinaut_core::{CancellationToken, Config, SearchFilter};
-use sqlx::Connection;
+use sqlx::{ConnectOptions, Connection};
 
 use crate::backends::{env, live_chroma, live_xinference, skip};
 use crate::support::{write, TestLibrary};
@@ -141,6 +141,68 @@ async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
     raw.close().await.ok();
     assert_eq!(checks, 1);
     assert!(agreements <= checks);
+
+    // The rerank model is checked the same way; one measured as unreliable here (it agreed
+    // with 2 of 50 sure keyword answers) leaves the fused order alone.
+    for i in 0..6 {
+        write(
+            &t.docs_dir().join(format!("报告{i}.txt")),
+            format!(
+                "第{i}份季度报告：{}",
+                "营业收入与研发投入的说明。".repeat(i + 1)
+            ),
+        );
+    }
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    drain(&t).await;
+    let rerank_model = env("LEXINAUT_TEST_RERANK_MODEL").expect("rerank model");
+    let mut raw = t.raw().await;
+    let rerank_checks: i64 =
+        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
+            .bind(kb.id)
+            .bind(&rerank_model)
+            .fetch_one(&mut raw)
+            .await
+            .expect("rerank checked");
+    assert_eq!(rerank_checks, 1);
+    raw.close().await.ok();
+    let mut writable = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(t.catalogue_path())
+        .connect()
+        .await
+        .expect("writable catalogue");
+    sqlx::query("UPDATE rerank_agreement SET checks = 50, agreements = 2 WHERE kb_id = ?")
+        .bind(kb.id)
+        .execute(&mut writable)
+        .await
+        .expect("measured as unreliable");
+    writable.close().await.ok();
+    let order = |mode| {
+        let lib = &t.lib;
+        async move {
+            let r = lib
+                .retrieve(
+                    kb.id,
+                    "季度报告",
+                    &SearchFilter::default(),
+                    mode,
+                    Default::default(),
+                )
+                .await
+                .expect("retrieval");
+            (
+                r.rerank,
+                r.citations
+                    .iter()
+                    .map(|c| c.chunk_ids.clone())
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let (_, fused) = order(RetrievalMode::Hybrid).await;
+    let (ran, kept) = order(RetrievalMode::HybridRerank).await;
+    assert!(ran && fused.len() >= 6, "{fused:?}");
+    assert_eq!(kept, fused, "an unreliable reranker does not reorder");
 
     // The file changes: its old chunk's vector goes, the new chunk gets one.
     write(&extra, "这块翡翠产自缅甸，颜色翠绿。");
