@@ -48,7 +48,7 @@ for n in 1k 10k; do
   for _ in $(seq 1 "$runs"); do
     data=$(mktemp -d "$work/data.XXXXXX")
     "$bin" --data-dir "$data" kb create scale >/dev/null
-    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" --data-dir "$data" ingest "$dir" --kb scale --json >"$work/summary.json"
+    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" --data-dir "$data" ingest "$dir" --kb scale --json >"$work/summary.json" 2>"$work/progress.jsonl"
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert not r["failed"], r["failed"][:3]' "$work/summary.json"
     results+=("$(cat "$work/time")")
     rm -rf "$data"
