@@ -66,6 +66,11 @@ impl ImportControl {
         self.cancel.is_cancelled()
     }
 
+    /// The cancellation token behind [`Self::cancel`] (to cancel on drop, or with a parent).
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
     /// Starts no new file until [`Self::resume`].
     pub fn pause(&self) {
         self.paused.send_replace(true);

@@ -48,6 +48,7 @@ pub fn router(state: Arc<ServerState>, max_upload_bytes: usize) -> Router {
         .route("/kbs/{id}/documents", get(list_documents))
         .route("/kbs/{id}/ingest", post(ingest))
         .route("/kbs/{id}/ingest/cancel", post(cancel_import))
+        .route("/kbs/{id}/ingest/pause", post(pause_import))
         .route("/kbs/{id}/resume", post(resume))
         .route(
             "/kbs/{id}/upload",
@@ -743,6 +744,39 @@ async fn cancel_import(State(state): Shared, ApiPath(kb_id): ApiPath<i64>) -> Js
     })
 }
 
+#[derive(Deserialize)]
+struct PauseRequest {
+    paused: bool,
+}
+
+#[derive(Serialize)]
+struct Paused {
+    /// Whether an import was running to pause or resume.
+    running: bool,
+    paused: bool,
+}
+
+/// Pauses (no new file starts; files in hand finish) or resumes the import running in a
+/// knowledge base; progress streams report the change.
+async fn pause_import(
+    State(state): Shared,
+    ApiPath(kb_id): ApiPath<i64>,
+    ApiJson(req): ApiJson<PauseRequest>,
+) -> Json<Paused> {
+    let control = state.imports.get(&kb_id);
+    if let Some(c) = &control {
+        if req.paused {
+            c.pause();
+        } else {
+            c.resume();
+        }
+    }
+    Json(Paused {
+        running: control.is_some(),
+        paused: control.is_some_and(|c| c.is_paused()),
+    })
+}
+
 async fn ensure_kb(library: &Library, kb_id: i64) -> ApiResult<()> {
     if library.list_kbs().await?.iter().any(|kb| kb.id == kb_id) {
         Ok(())
@@ -763,12 +797,12 @@ async fn run_import(
     stream: bool,
 ) -> ApiResult<Response> {
     let registration = state.imports.begin(kb_id, &state.shutdown);
-    let token = registration.token.clone();
+    let control = registration.token.clone();
+    let token = control.cancellation_token();
     let (progress_tx, progress_rx) = watch::channel(None);
     let task = tokio::spawn({
         let library = Arc::clone(&state.library);
         let changes = state.changes.clone();
-        let token = token.clone();
         async move {
             let _permit = permit;
             let _registration = registration;
@@ -783,8 +817,8 @@ async fn run_import(
                     });
                     Ok(ImportSummary::default())
                 }
-                ImportWork::Paths(paths) => library.ingest(kb_id, paths, &progress, token).await,
-                ImportWork::Resume => library.resume(kb_id, &progress, token).await,
+                ImportWork::Paths(paths) => library.ingest(kb_id, paths, &progress, control).await,
+                ImportWork::Resume => library.resume(kb_id, &progress, control).await,
             };
             // Nobody may be listening any more; the notice is for the other clients.
             let _ = changes.send(kb_id);

@@ -6,7 +6,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use lexinaut_core::{CancellationToken, Library};
+use lexinaut_core::{CancellationToken, ImportControl, Library};
 use tokio::sync::{broadcast, Semaphore};
 
 /// Shared state of the running server, built once in `serve::run`.
@@ -14,7 +14,7 @@ pub struct ServerState {
     /// The core library every route calls.
     pub library: Arc<Library>,
     /// The import running in each knowledge base, by knowledge base id.
-    pub imports: Running<i64>,
+    pub imports: Running<i64, ImportControl>,
     /// Answers started with a `request_id`, so `POST /answers/{id}/stop` can stop them.
     pub answers: Running<String>,
     /// Imports (ingest, upload, resume) allowed to run at once.
@@ -58,13 +58,33 @@ impl ServerState {
     }
 }
 
+/// What stops (and, for imports, pauses) one long operation.
+pub trait Control: Clone + From<CancellationToken> {
+    /// Asks the operation to stop.
+    fn stop(&self);
+}
+
+impl Control for CancellationToken {
+    fn stop(&self) {
+        self.cancel();
+    }
+}
+
+impl Control for ImportControl {
+    fn stop(&self) {
+        self.cancel();
+    }
+}
+
+type Registry<K, C> = Arc<Mutex<HashMap<K, (u64, C)>>>;
+
 /// Long operations that can be stopped, by key; each forgets itself when it ends.
-pub struct Running<K> {
-    tokens: Arc<Mutex<HashMap<K, (u64, CancellationToken)>>>,
+pub struct Running<K, C = CancellationToken> {
+    tokens: Registry<K, C>,
     next: AtomicU64,
 }
 
-impl<K> Default for Running<K> {
+impl<K, C> Default for Running<K, C> {
     fn default() -> Self {
         Self {
             tokens: Arc::new(Mutex::new(HashMap::new())),
@@ -73,11 +93,11 @@ impl<K> Default for Running<K> {
     }
 }
 
-impl<K: Eq + Hash + Clone> Running<K> {
+impl<K: Eq + Hash + Clone, C: Control> Running<K, C> {
     /// Registers a new operation under `key`, stopped by `cancel(key)` or by `parent`; the
     /// guard unregisters it when dropped (a newer operation under the same key stays).
-    pub fn begin(&self, key: K, parent: &CancellationToken) -> RunningGuard<K> {
-        let token = parent.child_token();
+    pub fn begin(&self, key: K, parent: &CancellationToken) -> RunningGuard<K, C> {
+        let token = C::from(parent.child_token());
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut map) = self.tokens.lock() {
             map.insert(key.clone(), (id, token.clone()));
@@ -90,27 +110,30 @@ impl<K: Eq + Hash + Clone> Running<K> {
         }
     }
 
-    /// Cancels the operation under `key`; false when none runs.
-    pub fn cancel(&self, key: &K) -> bool {
+    /// The control of the operation under `key`, if one runs.
+    pub fn get(&self, key: &K) -> Option<C> {
         self.tokens
             .lock()
             .ok()
             .and_then(|map| map.get(key).map(|(_, t)| t.clone()))
-            .map(|t| t.cancel())
-            .is_some()
+    }
+
+    /// Cancels the operation under `key`; false when none runs.
+    pub fn cancel(&self, key: &K) -> bool {
+        self.get(key).map(|t| t.stop()).is_some()
     }
 }
 
-/// A running operation's cancellation token, unregistered on drop.
-pub struct RunningGuard<K: Eq + Hash> {
-    tokens: Arc<Mutex<HashMap<K, (u64, CancellationToken)>>>,
+/// A running operation's control, unregistered on drop.
+pub struct RunningGuard<K: Eq + Hash, C = CancellationToken> {
+    tokens: Registry<K, C>,
     key: K,
     id: u64,
-    /// Cancelled by `Running::cancel` or by the server's shutdown.
-    pub token: CancellationToken,
+    /// Stopped by `Running::cancel` or by the server's shutdown.
+    pub token: C,
 }
 
-impl<K: Eq + Hash> Drop for RunningGuard<K> {
+impl<K: Eq + Hash, C> Drop for RunningGuard<K, C> {
     fn drop(&mut self) {
         if let Ok(mut map) = self.tokens.lock() {
             if map.get(&self.key).is_some_and(|(id, _)| *id == self.id) {

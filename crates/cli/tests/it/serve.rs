@@ -881,6 +881,103 @@ async fn serve_ingest_streams_progress_then_the_summary() {
 }
 
 #[tokio::test]
+async fn serve_pauses_and_resumes_a_running_import() {
+    let s = Sandbox::new();
+    let server = Server::start(&s, &[], &[]);
+    let kb = server
+        .expect_json(
+            server.post("/kbs", json!({"name": "暂停"})).await,
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_i64()
+        .expect("kb id");
+    for i in 0..3_000 {
+        s.write(
+            &format!("批量/{i:04}.txt"),
+            format!("第{i}份文件：暂停与继续。\n"),
+        );
+    }
+    let mut response = server
+        .post(
+            &format!("/kbs/{kb}/ingest?stream=1"),
+            json!({"paths": [shown(&s.docs())]}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut text = String::new();
+    // Reads the stream until `done` says enough.
+    async fn read_until(
+        response: &mut reqwest::Response,
+        text: &mut String,
+        done: impl Fn(&[SseEvent]) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(&parse_sse(text)) {
+            assert!(Instant::now() < deadline, "stream stalled: {text}");
+            match tokio::time::timeout(Duration::from_secs(30), response.chunk()).await {
+                Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+                other => panic!("stream ended early ({other:?}): {text}"),
+            }
+        }
+    }
+    read_until(&mut response, &mut text, |events| {
+        events
+            .iter()
+            .any(|e| e.data["processed"].as_u64() > Some(0))
+    })
+    .await;
+    let r = server
+        .post(&format!("/kbs/{kb}/ingest/pause"), json!({"paused": true}))
+        .await;
+    assert_eq!(
+        server.expect_json(r, StatusCode::OK).await,
+        json!({"running": true, "paused": true})
+    );
+    read_until(&mut response, &mut text, |events| {
+        events.iter().any(|e| e.data["paused"] == true)
+    })
+    .await;
+    let held = parse_sse(&text)
+        .iter()
+        .filter_map(|e| e.data["processed"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(held < 3_000, "paused before the end: {held}");
+
+    let r = server
+        .post(&format!("/kbs/{kb}/ingest/pause"), json!({"paused": false}))
+        .await;
+    assert_eq!(
+        server.expect_json(r, StatusCode::OK).await,
+        json!({"running": true, "paused": false})
+    );
+    read_until(&mut response, &mut text, |events| {
+        events.iter().any(|e| e.kind == "summary")
+    })
+    .await;
+    let events = parse_sse(&text);
+    assert_eq!(
+        events.last().map(|e| e.data["documents"].clone()),
+        Some(json!(3_000))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.data["paused"] == false && e.data["processed"].as_u64() > Some(held)),
+        "the resume was reported and the import went on"
+    );
+    // Nothing runs any more.
+    let r = server
+        .post(&format!("/kbs/{kb}/ingest/pause"), json!({"paused": true}))
+        .await;
+    assert_eq!(
+        server.expect_json(r, StatusCode::OK).await,
+        json!({"running": false, "paused": false})
+    );
+}
+
+#[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let s = Sandbox::new();
     let mut server = Server::start(&s, &[], &[]);
