@@ -51,6 +51,21 @@ test("the sample folder imports: good files indexed, bad files failed with reaso
     assert.ok(indexed.some((r) => r.name.split(" — ")[0].endsWith(`.${ext}`)), `no indexed .${ext} document`);
   }
   assert.equal(rows.length - indexed.length, BAD.length);
+
+  // "Retry" imports the failed files again: still bad, they fail again with their reasons, and
+  // the good documents are untouched.
+  await (await browser.$('[data-testid="import-retry"]')).click();
+  await browser.waitUntil(
+    async () => {
+      const r = await browser.$('[data-testid="import-result"]');
+      return (await r.isExisting()) && new RegExp(`Imported 0 documents.*, ${BAD.length} failed`).test(await r.getText());
+    },
+    { timeout: 60000, timeoutMsg: "the retry did not report the same failures" },
+  );
+  const again = await (await browser.$('[data-testid="import-failures"]')).getText();
+  for (const name of BAD) assert.match(again, new RegExp(name.replace(".", "\\.")), `${name} not listed after retry`);
+  const after = await browser.execute(() => document.querySelectorAll('[data-testid="doc-row"]').length);
+  assert.equal(after, rows.length, "retrying changed the document list");
 });
 
 test("a passage from a slide deck is found with its slide number", { skip: !present }, async () => {
