@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::{header, HeaderValue, Method};
-use lexinaut_core::{CancellationToken, Library};
+use lexinaut_core::{CancellationToken, Library, WatchEvent, Watcher, WatcherOptions};
+use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
@@ -57,6 +58,10 @@ pub struct ServeArgs {
     /// A browser origin allowed to call the API (repeatable), e.g. http://localhost:5173.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Do not sync watched folders (by default the server runs the library's folder watcher
+    /// unless the app or `lexinaut watch run` already does).
+    #[arg(long)]
+    no_watch: bool,
 }
 
 /// Serves `library` until SIGINT or SIGTERM.
@@ -92,6 +97,39 @@ pub async fn run(library: Library, args: ServeArgs) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     tokio::spawn(routes::resume_interrupted_imports(Arc::clone(&state)));
+    // Watched folders stay in sync while the server runs, unless the app or `lexinaut watch
+    // run` already syncs this library (one watcher per library: the lock says who).
+    // A sync that changed a knowledge base is announced on GET /events like an import.
+    tokio::spawn({
+        let mut events = state.library.subscribe_watch();
+        let changes = state.changes.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    event = events.recv() => match event {
+                        Ok(WatchEvent::Synced(r)) => {
+                            let _ = changes.send(r.kb_id);
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => break,
+                    },
+                }
+            }
+        }
+    });
+    let watcher = if args.no_watch {
+        None
+    } else {
+        match Watcher::start(&state.library, WatcherOptions::default()).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("watched folders are not synced by this server: {e}");
+                None
+            }
+        }
+    };
 
     let mut app =
         routes::router(Arc::clone(&state), max_upload_bytes).layer(TraceLayer::new_for_http());
@@ -126,6 +164,11 @@ pub async fn run(library: Library, args: ServeArgs) -> anyhow::Result<()> {
     }
     // A failing server ends here too: stop the background work either way.
     shutdown.cancel();
+    if let Some(w) = watcher {
+        if let Err(e) = w.stop().await {
+            tracing::warn!("the folder watcher did not stop cleanly: {e}");
+        }
+    }
     if tokio::time::timeout(Duration::from_secs(5), embedder)
         .await
         .is_err()

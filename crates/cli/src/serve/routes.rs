@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use lexinaut_core::chat::{AskRequest, RetrievalMode, RetrievalSettings};
 use lexinaut_core::{
     ChunkSpec, CoreError, ErrorCode, FileIssue, ImportProgress, ImportSummary, Library,
-    SearchFilter,
+    SearchFilter, WatchOptions,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -68,6 +68,8 @@ pub fn router(state: Arc<ServerState>, max_upload_bytes: usize) -> Router {
         .route("/documents/{id}", get(document).delete(delete_document))
         .route("/documents/{id}/source", get(source_view))
         .route("/documents/{id}/file", get(document_file))
+        .route("/kbs/{id}/watches", get(list_watches).post(add_watch))
+        .route("/watches/{id}", patch(update_watch).delete(remove_watch))
         .route("/vectors/status", get(vector_status))
         .route("/settings", get(settings).put(save_settings))
         .route("/models", get(models).post(launch_model))
@@ -277,6 +279,72 @@ async fn create_kb(State(state): Shared, ApiJson(body): ApiJson<NewKb>) -> ApiRe
     };
     let kb = state.library.create_kb_with(&body.name, spec).await?;
     Ok((StatusCode::CREATED, Json(kb)).into_response())
+}
+
+// ---- watched folders (on the server's disk; `serve` runs the watcher) ---------------------------
+
+async fn list_watches(State(state): Shared, ApiPath(kb_id): ApiPath<i64>) -> ApiResult<Response> {
+    ensure_kb(&state.library, kb_id).await?;
+    Ok(Json(state.library.list_watches(Some(kb_id)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewWatch {
+    path: PathBuf,
+    #[serde(flatten)]
+    options: WatchOptions,
+}
+
+/// Starts mirroring a folder on the server's disk into a knowledge base; the server's watcher
+/// scans it at once.
+async fn add_watch(
+    State(state): Shared,
+    ApiPath(kb_id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewWatch>,
+) -> ApiResult<Response> {
+    let folder = state
+        .library
+        .add_watch(kb_id, &body.path, body.options)
+        .await?;
+    Ok((StatusCode::CREATED, Json(folder)).into_response())
+}
+
+#[derive(Deserialize)]
+struct WatchUpdate {
+    paused: bool,
+}
+
+async fn update_watch(
+    State(state): Shared,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<WatchUpdate>,
+) -> ApiResult<Response> {
+    Ok(Json(state.library.pause_watch(id, body.paused).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveWatch {
+    /// Also remove the documents imported from the folder.
+    #[serde(default)]
+    documents: bool,
+}
+
+#[derive(Serialize)]
+struct WatchRemoved {
+    /// Documents removed with the folder.
+    documents_removed: u64,
+}
+
+async fn remove_watch(
+    State(state): Shared,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<RemoveWatch>,
+) -> ApiResult<Response> {
+    let removed = state.library.remove_watch(id, query.documents).await?;
+    Ok(Json(WatchRemoved {
+        documents_removed: removed,
+    })
+    .into_response())
 }
 
 async fn list_documents(State(state): Shared, ApiPath(kb_id): ApiPath<i64>) -> ApiResult<Response> {

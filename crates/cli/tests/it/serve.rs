@@ -978,6 +978,106 @@ async fn serve_pauses_and_resumes_a_running_import() {
 }
 
 #[tokio::test]
+async fn serve_syncs_watched_folders_and_manages_them() {
+    let s = Sandbox::new();
+    let server = Server::start(&s, &[], &[]);
+    let kb = server
+        .expect_json(
+            server.post("/kbs", json!({"name": "同步"})).await,
+            StatusCode::CREATED,
+        )
+        .await["id"]
+        .as_i64()
+        .expect("kb id");
+    let folder = s.docs().join("共享");
+    s.write("共享/周报.txt", "第一周：仓库盘点完成。\n");
+    async fn documents(server: &Server, kb: i64) -> usize {
+        server
+            .expect_json(
+                server.get(&format!("/kbs/{kb}/documents")).await,
+                StatusCode::OK,
+            )
+            .await
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+    async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check().await {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    let added = server
+        .expect_json(
+            server
+                .post(
+                    &format!("/kbs/{kb}/watches"),
+                    json!({"path": shown(&folder), "exclude": ["*.tmp"]}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = added["id"].as_i64().expect("watch id");
+    assert_eq!(added["exclude"], json!(["*.tmp"]));
+    // The server's watcher scans the new folder, then follows it.
+    until("the folder's file was not imported", async || {
+        documents(&server, kb).await == 1
+    })
+    .await;
+    s.write("共享/第二周.txt", "第二周：设备维修。\n");
+    s.write("共享/草稿.tmp", "临时文件\n");
+    until("a new file was not picked up", async || {
+        documents(&server, kb).await == 2
+    })
+    .await;
+    let list = server
+        .expect_json(
+            server.get(&format!("/kbs/{kb}/watches")).await,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    let paused = server
+        .expect_json(
+            server
+                .request(Method::PATCH, &format!("/watches/{id}"))
+                .json(&json!({"paused": true}))
+                .send()
+                .await
+                .expect("patch"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(paused["state"], "paused", "{paused}");
+    let removed = server
+        .expect_json(
+            server
+                .request(Method::DELETE, &format!("/watches/{id}?documents=true"))
+                .send()
+                .await
+                .expect("delete"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(removed["documents_removed"], 2, "{removed}");
+    assert_eq!(documents(&server, kb).await, 0);
+
+    // A folder that does not exist is refused with a reason.
+    let missing = server
+        .post(
+            &format!("/kbs/{kb}/watches"),
+            json!({"path": shown(&s.docs().join("不存在"))}),
+        )
+        .await;
+    let body = server.expect_json(missing, StatusCode::NOT_FOUND).await;
+    assert_eq!(body["code"], "not_found", "{body}");
+}
+
+#[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let s = Sandbox::new();
     let mut server = Server::start(&s, &[], &[]);
