@@ -814,22 +814,7 @@ impl Catalogue {
         .bind(kb_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok((
-                    r.try_get("canonical_path")?,
-                    KnownFile {
-                        id: r.try_get("id")?,
-                        size: r.try_get("size")?,
-                        mtime_ms: r.try_get("mtime_ms")?,
-                        hash: r.try_get("hash")?,
-                        status: status.parse()?,
-                        has_error: r.try_get("has_error")?,
-                    },
-                ))
-            })
-            .collect()
+        rows.iter().map(known_file).collect()
     }
 
     /// What the catalogue knows of the files at these canonical paths in a knowledge base.
@@ -851,18 +836,8 @@ impl Catalogue {
             }
             q.push(")");
             for r in q.build().fetch_all(&self.pool).await? {
-                let status: String = r.try_get("status")?;
-                known.insert(
-                    r.try_get("canonical_path")?,
-                    KnownFile {
-                        id: r.try_get("id")?,
-                        size: r.try_get("size")?,
-                        mtime_ms: r.try_get("mtime_ms")?,
-                        hash: r.try_get("hash")?,
-                        status: status.parse()?,
-                        has_error: r.try_get("has_error")?,
-                    },
-                );
+                let (path, file) = known_file(&r)?;
+                known.insert(path, file);
             }
         }
         Ok(known)
@@ -1150,4 +1125,21 @@ pub struct CatalogueCounts {
     /// Chunks in the keyword index.
     #[specta(type = i32)]
     pub chunks: i64,
+}
+
+/// A row of `SELECT id, canonical_path, size, mtime_ms, hash, status, error IS NOT NULL AS
+/// has_error FROM documents` as the import's view of a known file, by canonical path.
+fn known_file(r: &sqlx::sqlite::SqliteRow) -> Result<(String, KnownFile), CoreError> {
+    let status: String = r.try_get("status")?;
+    Ok((
+        r.try_get("canonical_path")?,
+        KnownFile {
+            id: r.try_get("id")?,
+            size: r.try_get("size")?,
+            mtime_ms: r.try_get("mtime_ms")?,
+            hash: r.try_get("hash")?,
+            status: status.parse()?,
+            has_error: r.try_get("has_error")?,
+        },
+    ))
 }

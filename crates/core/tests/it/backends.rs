@@ -72,6 +72,34 @@ pub(crate) fn live_chroma() -> Option<String> {
     url
 }
 
+/// A free 127.0.0.1 port (bound, then released).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Starts `chroma run` (the cached venv's `bin`) on 127.0.0.1:`port` with its data in `path`,
+/// output discarded, killed when the handle is dropped.
+pub(crate) fn spawn_chroma(bin: &str, port: u16, path: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(bin)
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--path",
+        ])
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chroma")
+}
+
 /// Quick retries so fault tests do not wait out production backoffs.
 fn fast_retry(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
@@ -918,25 +946,8 @@ async fn a_chroma_killed_mid_upsert_is_unreachable() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut server = tokio::process::Command::new(&bin)
-        .args([
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--path",
-        ])
-        .arg(dir.path().join("chroma"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start chroma");
+    let port = free_port();
+    let mut server = spawn_chroma(&bin, port, &dir.path().join("chroma"));
     let url = format!("http://127.0.0.1:{port}");
     let client = ChromaClient::new(
         &url,

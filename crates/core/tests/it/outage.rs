@@ -16,25 +16,11 @@ use lexinaut_core::backends::{collection_name, ChromaClient, ChromaOptions};
 use lexinaut_core::chat::{AskRequest, ChatEvent, MessageStatus, RetrievalMode};
 use lexinaut_core::kb::KbSettings;
 use lexinaut_core::models::LaunchRequest;
-use lexinaut_core::{CancellationToken, Config, SearchFilter};
+use lexinaut_core::{CancellationToken, SearchFilter};
 
-use crate::backends::{env, live_chroma, live_xinference, skip};
+use crate::backends::{env, live_chroma, skip};
 use crate::support::{write, TestLibrary};
-
-async fn library(chroma_url: &str) -> Option<TestLibrary> {
-    let x = live_xinference()?;
-    let chroma = chroma_url.to_owned();
-    Some(
-        TestLibrary::open_with(move |c: &mut Config| {
-            c.xinference_url = Some(x.url.clone());
-            c.chroma_url = Some(chroma);
-            c.backends.embed_model = Some(x.embed.clone());
-            c.backends.chat_model = Some(x.chat.clone());
-            c.backends.request_timeout_secs = 20;
-        })
-        .await,
-    )
-}
+use crate::vectors::{chunk_ids, library};
 
 /// `files` documents of `paragraphs` distinct paragraphs each (about 130 characters a
 /// paragraph, so about four paragraphs a 512-character chunk).
@@ -64,16 +50,6 @@ fn write_documents(t: &TestLibrary, files: usize, paragraphs: usize) -> Vec<Path
             write(&t.docs_dir().join(format!("文件{f:04}.txt")), text)
         })
         .collect()
-}
-
-async fn chunk_ids(t: &TestLibrary) -> Vec<i64> {
-    let mut raw = t.raw().await;
-    let ids = sqlx::query_scalar("SELECT id FROM chunks ORDER BY id")
-        .fetch_all(&mut raw)
-        .await
-        .expect("chunk ids");
-    drop(raw);
-    ids
 }
 
 /// Chunk ids the catalogue says have a vector from `model`.
@@ -124,7 +100,9 @@ async fn vector_citations(t: &TestLibrary, kb_id: i64, query: &str) -> usize {
 #[tokio::test]
 async fn a_new_embedding_model_is_built_while_the_old_set_keeps_serving() {
     let Some(url) = live_chroma() else { return };
-    let Some(t) = library(&url).await else { return };
+    let Some(t) = library(&url, true).await else {
+        return;
+    };
     let old_model = env("LEXINAUT_TEST_EMBED_MODEL").expect("embed model");
     let kb = t.kb("换模型").await;
     write_documents(&t, 80, 16);
@@ -244,7 +222,9 @@ async fn xinference_killed_mid_operation_loses_nothing_and_recovers() {
         return;
     };
     let Some(url) = live_chroma() else { return };
-    let Some(t) = library(&url).await else { return };
+    let Some(t) = library(&url, true).await else {
+        return;
+    };
     let model = env("LEXINAUT_TEST_EMBED_MODEL").expect("embed model");
     let started = std::time::Instant::now();
     let phase =

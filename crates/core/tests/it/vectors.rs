@@ -11,11 +11,11 @@ use lexinaut_core::vectors::VectorState;
 use lexinaut_core::{CancellationToken, Config, SearchFilter};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::backends::{env, live_chroma, live_xinference, skip};
+use crate::backends::{env, free_port, live_chroma, live_xinference, skip, spawn_chroma};
 use crate::support::{write, TestLibrary};
 
 /// A library wired to the live servers (Chroma at `chroma_url`).
-async fn library(chroma_url: &str, chat: bool) -> Option<TestLibrary> {
+pub(crate) async fn library(chroma_url: &str, chat: bool) -> Option<TestLibrary> {
     let x = live_xinference()?;
     let chroma = chroma_url.to_owned();
     Some(
@@ -37,7 +37,7 @@ fn chroma_client(url: &str) -> ChromaClient {
     ChromaClient::new(url, ChromaOptions::default()).expect("chroma client")
 }
 
-async fn chunk_ids(t: &TestLibrary) -> Vec<i64> {
+pub(crate) async fn chunk_ids(t: &TestLibrary) -> Vec<i64> {
     let mut raw = t.raw().await;
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM chunks ORDER BY id")
         .fetch_all(&mut raw)
@@ -267,28 +267,9 @@ async fn a_chroma_outage_leaves_a_backlog_that_drains_when_it_returns() {
         return;
     };
     let store = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let start = || {
-        tokio::process::Command::new(&bin)
-            .args([
-                "run",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--path",
-            ])
-            .arg(store.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chroma")
-    };
+    let start = || spawn_chroma(&bin, port, store.path());
     let wait_up = |url: String| async move {
         let client = chroma_client(&url);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -495,31 +476,15 @@ async fn a_managed_chroma_is_started_and_stopped() {
     // An app killed outright leaves its Chroma running with its pid file: the next start ends
     // that server before its own opens the same data.
     let bin = env("LEXINAUT_TEST_CHROMA_BIN").expect("chroma bin");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut orphan = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--path",
-        ])
-        .arg(&chroma_dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the orphan");
-    std::fs::write(format!("{chroma_dir}.pid"), orphan.id().to_string()).expect("pid file");
+    let mut orphan = spawn_chroma(&bin, free_port(), std::path::Path::new(&chroma_dir));
+    let orphan_pid = orphan.id().expect("orphan pid");
+    std::fs::write(format!("{chroma_dir}.pid"), orphan_pid.to_string()).expect("pid file");
     let t = t.reopened().await;
-    let left = orphan.wait().expect("orphan reaped");
+    let left = orphan.wait().await.expect("orphan reaped");
     assert!(!left.success(), "the orphan was ended: {left:?}");
     let running = pids_with(&chroma_dir);
     assert_eq!(running.len(), 1, "one managed Chroma again: {running:?}");
-    assert_ne!(i64::from(running[0]), i64::from(orphan.id()));
+    assert_ne!(i64::from(running[0]), i64::from(orphan_pid));
     let log = std::fs::read_to_string(format!("{chroma_dir}.log")).unwrap_or_default();
     assert!(
         drain_when_up(&t).await.backlog == 0,
