@@ -817,6 +817,33 @@ impl Catalogue {
         rows.iter().map(known_file).collect()
     }
 
+    /// Indexed documents of a knowledge base whose content hash is one of `hashes`:
+    /// (hash, canonical path, path as shown).
+    pub(crate) async fn documents_with_hashes(
+        &self,
+        kb_id: i64,
+        hashes: &[&str],
+    ) -> Result<Vec<(String, String, String)>, CoreError> {
+        let mut found = Vec::new();
+        for part in hashes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT hash, canonical_path, path FROM documents WHERE status = 'indexed' AND kb_id = ",
+            );
+            q.push_bind(kb_id).push(" AND hash IN (");
+            let mut list = q.separated(", ");
+            for h in part {
+                list.push_bind(*h);
+            }
+            q.push(")");
+            found.extend(
+                q.build_query_as::<(String, String, String)>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
     /// What the catalogue knows of the files at these canonical paths in a knowledge base.
     pub(crate) async fn known_files_at(
         &self,

@@ -419,6 +419,37 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
     })
 }
 
+/// Warns on each document whose content is byte for byte that of another document of the
+/// knowledge base at another path (already indexed, or earlier in this batch): the same file
+/// imported twice from two places. Both stay (two files exist; deleting one keeps the other
+/// searchable) and answers show the shared passages once.
+async fn note_identical_content(
+    catalogue: &Catalogue,
+    kb_id: i64,
+    ready: &mut [(i64, PreparedDocument)],
+) -> Result<(), CoreError> {
+    if ready.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<&str> = ready.iter().map(|(_, d)| d.facts.hash.as_str()).collect();
+    let mut seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (hash, canonical, path) in catalogue.documents_with_hashes(kb_id, &hashes).await? {
+        seen.entry(hash).or_default().push((canonical, path));
+    }
+    for (_, doc) in ready.iter_mut() {
+        let others = seen.entry(doc.facts.hash.clone()).or_default();
+        if let Some((_, other)) = others
+            .iter()
+            .find(|(canonical, _)| *canonical != doc.facts.canonical_path)
+        {
+            doc.warnings
+                .push(format!("same content as {other} (when imported)"));
+        }
+        others.push((doc.facts.canonical_path.clone(), doc.facts.path.clone()));
+    }
+    Ok(())
+}
+
 /// Imports `paths` into knowledge base `kb_id`, reporting progress through `progress`. With
 /// `reextract`, files whose content is unchanged are extracted and chunked again too (a re-index
 /// after the chunking changed, or after a better extractor arrived).
@@ -616,6 +647,7 @@ pub(crate) async fn ingest(
             state.processed += 1;
             last_file = Some(file);
         }
+        note_identical_content(catalogue, kb_id, &mut ready).await?;
         let refs: Vec<(i64, &PreparedDocument)> = ready.iter().map(|(j, d)| (*j, d)).collect();
         catalogue.store_documents(kb_id, &refs, &unchanged).await?;
         for (_, doc) in &ready {

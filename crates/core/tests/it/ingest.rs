@@ -405,6 +405,49 @@ async fn progress_hears_every_file_and_finishes_last() {
 }
 
 #[tokio::test]
+async fn identical_content_at_another_path_is_flagged() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("重复").await;
+    let text = "季度报告：营业收入同比增长百分之十二。";
+    let first = write(&t.docs_dir().join("甲/报告.txt"), text);
+    let second = write(&t.docs_dir().join("乙/报告副本.txt"), text);
+    write(&t.docs_dir().join("丙.txt"), "另一份不同的文件。");
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let docs = t.docs(kb.id).await;
+    let flagged: Vec<_> = docs.iter().filter(|d| !d.warnings.is_empty()).collect();
+    assert_eq!(flagged.len(), 1, "one of the pair is flagged: {docs:#?}");
+    let (flagged_path, other) = if flagged[0].path == shown(&second) {
+        (&second, &first)
+    } else {
+        (&first, &second)
+    };
+    assert_eq!(flagged[0].path, shown(flagged_path));
+    assert!(
+        flagged[0].warnings[0].contains(&shown(other)),
+        "{:?}",
+        flagged[0].warnings
+    );
+    // Both stay indexed and searchable; a later copy is flagged too.
+    assert!(docs.iter().all(|d| d.status == DocumentStatus::Indexed));
+    let third = write(&t.root().join("别处/报告.txt"), text);
+    t.ingest(kb.id, std::slice::from_ref(&third)).await;
+    let later = t.doc(kb.id, &third).await;
+    assert!(
+        later.warnings.iter().any(|w| w.contains("same content as")),
+        "{later:?}"
+    );
+    // Re-importing the unchanged folder adds no warning to the unflagged original.
+    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let flagged_again = t
+        .docs(kb.id)
+        .await
+        .into_iter()
+        .filter(|d| !d.warnings.is_empty())
+        .count();
+    assert_eq!(flagged_again, 2);
+}
+
+#[tokio::test]
 async fn a_paused_import_starts_no_file_until_resumed() {
     let t = TestLibrary::open().await;
     let kb = t.kb("暂停").await;
