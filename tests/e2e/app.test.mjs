@@ -1,8 +1,9 @@
 // The real LexiNaut window under Xvfb: first start, a real OS drop of a folder, the document
-// list, a failure listed with its reason, keyword search, a new knowledge base, the language.
+// list, a failure listed with its reason, keyword search, a new knowledge base, the language, and
+// the warning on a copy of an already imported file.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchApp, osDrag, artifacts, sleep } from "./harness.mjs";
@@ -103,4 +104,28 @@ test("a new knowledge base can be created and the UI switches to Chinese", async
   await browser.waitUntil(async () => (await addFiles.getText()) === "添加文件…", { timeout: 5000 });
   await sleep(500);
   await browser.saveScreenshot(join(artifacts, "app-zh.png"));
+});
+
+test("the same file imported from two folders is flagged on the copy", async () => {
+  const { browser } = app;
+  const root = mkdtempSync(join(tmpdir(), "lexinaut-e2e-dup-"));
+  const text = "合同编号 HT-2024-118：违约金按未付金额的千分之五按日计算。";
+  mkdirSync(join(root, "甲"));
+  mkdirSync(join(root, "乙"));
+  writeFileSync(join(root, "甲", "合同.txt"), text);
+  writeFileSync(join(root, "乙", "合同副本.txt"), text);
+  await osDrag([root]);
+  const badge = await browser.$('[data-testid="doc-warnings"]');
+  await badge.waitForExist({ timeout: 30000, timeoutMsg: "no warning badge on the copy" });
+  const flagged = await browser.execute(() =>
+    [...document.querySelectorAll('[data-testid="doc-row"]')]
+      .filter((r) => r.querySelector('[data-testid="doc-warnings"]'))
+      .map((r) => ({
+        name: r.querySelector(".doc-name").textContent.trim(),
+        title: r.querySelector('[data-testid="doc-warnings"]').getAttribute("title"),
+      })),
+  );
+  assert.equal(flagged.length, 1, JSON.stringify(flagged));
+  const other = flagged[0].name.startsWith("合同副本") ? join(root, "甲", "合同.txt") : join(root, "乙", "合同副本.txt");
+  assert.ok(flagged[0].title.includes(other), `${flagged[0].title} does not name ${other}`);
 });
