@@ -1,7 +1,7 @@
 // Starts tauri-driver and the real LexiNaut binary (one app per test file), and performs real
 // OS drags with a GTK drag source plus xdotool. Needs an X display (the test script runs Xvfb).
 import { spawn, execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,6 +34,31 @@ async function waitForPort(port, timeoutMs) {
 function watcherLockFree(dataDir) {
   const r = spawnSync("flock", ["--nonblock", join(dataDir, "watcher.lock"), "true"]);
   return r.status === 0;
+}
+
+/**
+ * Ends the managed Chroma the app started on `dataDir`, if it outlived the app (an app that did
+ * not get to its exit path leaves it; the app's next start on the same data would end it, but a
+ * test's data dir is never opened again). Only a process whose command line names this data
+ * directory is touched.
+ */
+function endManagedChroma(dataDir) {
+  const pidFile = join(dataDir, "chroma.pid");
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  let cmdline = "";
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return; // gone
+  }
+  if (!cmdline.includes("chroma") || !cmdline.includes(dataDir)) return;
+  console.error(`# the managed Chroma (pid ${pid}) outlived the app; ending it`);
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
 }
 
 /**
@@ -98,6 +123,7 @@ export async function launchApp({ port = 4444, env = {}, dataDir, xdg } = {}) {
         }
       }
     }
+    endManagedChroma(dataDir);
   };
   return { browser, dataDir, xdg, stop };
 }
