@@ -437,22 +437,31 @@ async fn drain_when_up(t: &TestLibrary) -> lexinaut_core::vectors::DrainReport {
     }
 }
 
-#[tokio::test]
-async fn a_managed_chroma_is_started_and_stopped() {
+/// A library with a managed Chroma (from the cached venv) and the live Xinference.
+async fn managed_library() -> Option<TestLibrary> {
     let Some(bin) = env("LEXINAUT_TEST_CHROMA_BIN") else {
         skip("LEXINAUT_TEST_CHROMA_BIN");
+        return None;
+    };
+    let x = live_xinference()?;
+    Some(
+        TestLibrary::open_with(move |c: &mut Config| {
+            c.xinference_url = Some(x.url.clone());
+            c.chroma_url = None;
+            c.chroma_bin = Some(bin.into());
+            c.managed_chroma = true;
+            c.backends.embed_model = Some(x.embed.clone());
+            c.backends.request_timeout_secs = 20;
+        })
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn a_managed_chroma_is_started_and_stopped() {
+    let Some(t) = managed_library().await else {
         return;
     };
-    let Some(x) = live_xinference() else { return };
-    let t = TestLibrary::open_with(move |c: &mut Config| {
-        c.xinference_url = Some(x.url.clone());
-        c.chroma_url = None;
-        c.chroma_bin = Some(bin.into());
-        c.managed_chroma = true;
-        c.backends.embed_model = Some(x.embed.clone());
-        c.backends.request_timeout_secs = 20;
-    })
-    .await;
     let chroma_dir = t.lib.config().data_dir.join("chroma").display().to_string();
     assert_eq!(pids_with(&chroma_dir).len(), 1, "one managed Chroma runs");
     let kb = t.kb("托管").await;
@@ -498,20 +507,9 @@ async fn a_managed_chroma_is_started_and_stopped() {
 /// server that had died while starting; now the check runs beside the process.)
 #[tokio::test]
 async fn a_managed_chroma_killed_behind_our_back_is_restarted() {
-    let Some(bin) = env("LEXINAUT_TEST_CHROMA_BIN") else {
-        skip("LEXINAUT_TEST_CHROMA_BIN");
+    let Some(t) = managed_library().await else {
         return;
     };
-    let Some(x) = live_xinference() else { return };
-    let t = TestLibrary::open_with(move |c: &mut Config| {
-        c.xinference_url = Some(x.url.clone());
-        c.chroma_url = None;
-        c.chroma_bin = Some(bin.into());
-        c.managed_chroma = true;
-        c.backends.embed_model = Some(x.embed.clone());
-        c.backends.request_timeout_secs = 20;
-    })
-    .await;
     let chroma_dir = t.lib.config().data_dir.join("chroma").display().to_string();
     let kb = t.kb("重启").await;
     t.write_samples();
