@@ -89,8 +89,10 @@ test("follow-ups stay in the conversation, which can be renamed and reopened", a
   const { browser } = app;
   const answer = await ask(browser, "一线城市住宿标准是多少？");
   assert.match(await (await answer.$('[data-testid="answer"]')).getText(), /每晚六百元/);
+  // The PDF question is asked only when the shared samples are present.
+  const asked = existsSync(join(samples, "multi_page.pdf")) ? 3 : 2;
   const questions = await browser.$$('[data-testid="msg-user"]');
-  assert.equal(questions.length, 3, "three questions in one conversation");
+  assert.equal(questions.length, asked, `${asked} questions in one conversation`);
 
   await (await browser.$('[data-testid="rename"]')).click();
   await (await browser.$('[data-testid="rename-input"]')).setValue("差旅问题");
@@ -102,7 +104,7 @@ test("follow-ups stay in the conversation, which can be renamed and reopened", a
   await (await browser.$('[data-testid="new-conversation"]')).click();
   await browser.waitUntil(async () => (await browser.$$('[data-testid="msg-user"]')).length === 0, { timeout: 5000 });
   await select.selectByVisibleText("差旅问题");
-  await browser.waitUntil(async () => (await browser.$$('[data-testid="msg-user"]')).length === 3, {
+  await browser.waitUntil(async () => (await browser.$$('[data-testid="msg-user"]')).length === asked, {
     timeout: 5000,
     timeoutMsg: "the renamed conversation did not reopen with its messages",
   });

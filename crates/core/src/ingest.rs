@@ -493,7 +493,10 @@ pub(crate) async fn ingest(
         bytes_total: sizes.iter().sum(),
         ..ImportProgress::default()
     };
-    clock.set_paused(control.is_paused());
+    // Subscribed before the first report: a pause asked for while the files are queued below
+    // is reported by the loop (a later subscription would never see that change).
+    let mut paused = control.paused.subscribe();
+    clock.set_paused(*paused.borrow_and_update());
     clock.stamp(&mut state);
     progress(state.clone());
 
@@ -573,7 +576,6 @@ pub(crate) async fn ingest(
     let mut pending = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut exhausted = false;
-    let mut paused = control.paused.subscribe();
     while !exhausted {
         // Prepared but unwritten files stay queued: a resume picks them up.
         if control.is_cancelled() {

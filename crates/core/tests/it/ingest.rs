@@ -491,6 +491,52 @@ async fn a_paused_import_starts_no_file_until_resumed() {
 }
 
 #[tokio::test]
+async fn a_pause_right_after_the_scan_is_reported() {
+    // The window's Pause button appears with the scan report; a click before the first file is
+    // read (while jobs are queued) must still come back as "paused", or the button looks dead.
+    let t = TestLibrary::open().await;
+    let kb = t.kb("扫描后暂停").await;
+    for i in 0..200 {
+        write(
+            &t.docs_dir().join(format!("记录{i:03}.txt")),
+            format!("第{i}份记录：扫描一结束就暂停。"),
+        );
+    }
+    let control = ImportControl::default();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<ImportProgress>::new()));
+    let record = {
+        let control = control.clone();
+        let seen = std::sync::Arc::clone(&seen);
+        move |p: ImportProgress| {
+            // The first report is the scan: pause at once, as the fastest click would.
+            if seen.lock().expect("progress").is_empty() {
+                control.pause();
+            }
+            seen.lock().expect("progress").push(p);
+        }
+    };
+    let import = t
+        .lib
+        .ingest(kb.id, vec![t.docs_dir()], &record, control.clone());
+    let observe = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !seen.lock().expect("progress").iter().any(|p| p.paused) {
+            if std::time::Instant::now() > deadline {
+                // Resume so the import ends and the assertion below reports the failure.
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let reported = seen.lock().expect("progress").iter().any(|p| p.paused);
+        control.resume();
+        reported
+    };
+    let (summary, reported) = tokio::join!(import, observe);
+    assert!(reported, "the pause was never reported");
+    assert_eq!(summary.expect("import").documents, 200);
+}
+
+#[tokio::test]
 async fn pausing_midway_stops_new_files_and_cancel_still_works_while_paused() {
     let t = TestLibrary::open().await;
     let kb = t.kb("中途暂停").await;
