@@ -2,8 +2,8 @@
 
 use lexinaut_core::chat::{AskRequest, ChatEvent, ChatMessage, Conversation, SourceView};
 use lexinaut_core::{
-    ApiError, CoreError, DoctorReport, Document, Hit, ImportProgress, ImportSummary, KbDeletion,
-    KbSettings, KnowledgeBase, WatchOptions, WatchedFolder,
+    ApiError, CoreError, DoctorReport, Document, Hit, ImportJobs, ImportProgress, ImportSummary,
+    KbDeletion, KbSettings, KnowledgeBase, WatchOptions, WatchedFolder,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
@@ -165,6 +165,13 @@ pub fn import_set_paused(state: State<'_, AppState>, kb_id: u32, paused: bool) -
             }
         })
         .is_some()
+}
+
+/// The import jobs of a knowledge base: files per step, and up to 50 not finished.
+#[tauri::command]
+#[specta::specta]
+pub async fn import_jobs(state: State<'_, AppState>, kb_id: u32) -> Result<ImportJobs, ApiError> {
+    Ok(state.library.import_jobs(kb_id.into(), 50).await?)
 }
 
 /// Removes documents with their chunks (and, through tombstones, their vectors); returns how

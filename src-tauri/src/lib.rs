@@ -33,6 +33,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::import_resume,
             commands::import_cancel,
             commands::import_set_paused,
+            commands::import_jobs,
             commands::search,
             commands::doctor,
             commands::chat_ask,

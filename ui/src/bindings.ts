@@ -41,6 +41,8 @@ export const commands = {
 	 *  knowledge base; returns whether one ran. Progress reports the change at once.
 	 */
 	importSetPaused: (kbId: number, paused: boolean) => __TAURI_INVOKE<boolean>("import_set_paused", { kbId, paused }),
+	/**  The import jobs of a knowledge base: files per step, and up to 50 not finished. */
+	importJobs: (kbId: number) => typedError<ImportJobs, ApiError>(__TAURI_INVOKE("import_jobs", { kbId })),
 	search: (kbId: number, query: string, k: number) => typedError<Hit[], ApiError>(__TAURI_INVOKE("search", { kbId, query, k })),
 	doctor: () => typedError<DoctorReport, ApiError>(__TAURI_INVOKE("doctor")),
 	/**  Answers a question; tokens stream over `on_event`. `request_id` lets `chat_stop` stop it. */
@@ -419,6 +421,14 @@ export type Hit = {
 	end_char: number,
 };
 
+/**  The import jobs of a knowledge base: how many stand at each step, and the files not finished. */
+export type ImportJobs = {
+	/**  Jobs per state (states with none are left out), in pipeline order. */
+	counts: Partial<{ [key in JobState]: number }>,
+	/**  Files still on their way (queued to embedding), oldest first; at most `limit` of them. */
+	unfinished: JobRow[],
+};
+
 /**
  *  Progress of a running import, sent after the scan and after every written batch of files
  *  (files prepared together are stored in one transaction).
@@ -469,6 +479,35 @@ export type ImportSummary = {
 	/**  Whether the import was cancelled before every file was processed. */
 	cancelled: boolean,
 };
+
+/**  One file's job. */
+export type JobRow = {
+	/**  The file as the import named it. */
+	path: string,
+	/**  Its step. */
+	state: JobState,
+	/**  When it last moved, Unix milliseconds. */
+	updated_at: number | null,
+};
+
+/**  Where a file of an import stands. */
+export type JobState = 
+/**  Waiting for a worker. */
+"queued" | 
+/**  Being read, hashed and extracted. */
+"extracting" | 
+/**  Extracted; being cut into passages and segmented for the keyword index. */
+"chunking" | 
+/**  Prepared; waiting for (or inside) the catalogue write that stores it. */
+"indexing" | 
+/**  Stored and keyword-searchable; its vectors are still being made. */
+"embedding" | 
+/**  Finished. */
+"done" | 
+/**  Could not be imported (the job carries the reason). */
+"failed" | 
+/**  Unchanged since it was last imported, or not a supported file. */
+"skipped";
 
 /**  What deleting a knowledge base removed with it. */
 export type KbDeletion = {

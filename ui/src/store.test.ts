@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { BackendError, type Backend } from "./backend";
-import type { Document, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
+import type { Document, ImportJobs, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
 import { setLocale } from "./i18n";
-import { createAppStore, noProgress } from "./store";
+import { createAppStore, noProgress, unfinishedFiles } from "./store";
 
 // The chat half of Backend, which these tests never reach (chatStore.test.ts covers it).
 function chatUnused(): Pick<Backend, "ask" | "regenerate" | "stopAnswer" | "listConversations" | "conversationMessages"
@@ -40,6 +40,7 @@ function memoryBackend() {
   const calls: string[] = [];
   let changed: ((kbId: number) => void) | null = null;
   let listDelay = 0;
+  const jobs = new Map<number, ImportJobs>();
   const backend: Backend = {
     appInfo: async () => ({ version: "test", data_dir: "/tmp" }),
     listKbs: async () => kbs.map((k) => ({ ...k })),
@@ -117,6 +118,7 @@ function memoryBackend() {
       calls.push(`paused:${kbId}:${paused}`);
       return true;
     },
+    importJobs: async (kbId) => jobs.get(kbId) ?? { counts: {}, unfinished: [] },
     search: async () => [],
     ...chatUnused(),
     ...watchUnused(),
@@ -134,7 +136,7 @@ function memoryBackend() {
     },
   };
   return {
-    backend, kbs, docs, calls,
+    backend, kbs, docs, calls, jobs,
     fireChanged: (id: number) => changed?.(id),
     slowLists: (ms: number) => (listDelay = ms),
   };
@@ -217,6 +219,21 @@ describe("app store", () => {
     m.fireChanged(1);
     await new Promise((r) => setTimeout(r, 0));
     expect(m.calls.filter((c) => c === "docs:1").length).toBe(before + 1);
+  });
+
+  it("loads the import jobs with the documents, and again when the catalogue changes", async () => {
+    const m = memoryBackend();
+    const store = createAppStore(m.backend);
+    await store.load();
+    expect(store.state.jobs).toEqual({ counts: {}, unfinished: [] });
+    m.jobs.set(1, {
+      counts: { queued: 2, embedding: 1, done: 5 },
+      unfinished: [{ path: "/docs/a.txt", state: "queued", updated_at: 0 }],
+    });
+    m.fireChanged(1);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(store.state.jobs?.counts.embedding).toBe(1);
+    expect(unfinishedFiles(store.state.jobs)).toBe(2);
   });
 
   it("renames a knowledge base and reports a taken name", async () => {

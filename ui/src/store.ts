@@ -1,7 +1,15 @@
 // App state shared by the features: knowledge bases, the current one's documents, imports.
 import { reactive, type InjectionKey } from "vue";
 import { BackendError, type Backend } from "./backend";
-import type { Document, ImportProgress, ImportSummary, KbDeletion, KbSettings, KnowledgeBase } from "./bindings";
+import type {
+  Document,
+  ImportJobs,
+  ImportProgress,
+  ImportSummary,
+  KbDeletion,
+  KbSettings,
+  KnowledgeBase,
+} from "./bindings";
 import { t } from "./i18n";
 
 export interface AppStore {
@@ -14,6 +22,8 @@ export interface AppStore {
     /** What produced `lastImport`: an import of new paths, or a re-index of documents. */
     lastImportKind: "import" | "reindex";
     importing: boolean;
+    /** The current knowledge base's import jobs (files per step), loaded with its documents. */
+    jobs: ImportJobs | null;
     error: string | null;
   };
   backend: Backend;
@@ -51,6 +61,10 @@ export const noProgress = (): ImportProgress => ({
   paused: false,
 });
 
+/** Files of an import not yet stored (queued, extracting, chunking or indexing). */
+export const unfinishedFiles = (jobs: ImportJobs | null): number =>
+  jobs ? (["queued", "extracting", "chunking", "indexing"] as const).reduce((n, s) => n + (jobs.counts[s] ?? 0), 0) : 0;
+
 export const STORE_KEY: InjectionKey<AppStore> = Symbol("lexinaut-store");
 
 const message = (e: unknown): string =>
@@ -65,6 +79,7 @@ export function createAppStore(backend: Backend): AppStore {
     lastImport: null,
     lastImportKind: "import",
     importing: false,
+    jobs: null,
     error: null,
   });
 
@@ -100,8 +115,10 @@ export function createAppStore(backend: Backend): AppStore {
         stale = false;
         const kbId = state.currentKbId;
         let docs: Document[];
+        let jobs: ImportJobs | null;
         try {
           docs = kbId === null ? [] : await backend.listDocuments(kbId);
+          jobs = kbId === null ? null : await backend.importJobs(kbId);
         } catch (e) {
           if (!(e instanceof BackendError && e.code === "not_found")) throw e;
           // The knowledge base was deleted (here or by the CLI): move on to one that exists.
@@ -110,8 +127,10 @@ export function createAppStore(backend: Backend): AppStore {
           stale = true;
           continue;
         }
-        if (kbId === state.currentKbId) state.documents = docs;
-        else stale = true;
+        if (kbId === state.currentKbId) {
+          state.documents = docs;
+          state.jobs = jobs;
+        } else stale = true;
       } while (stale);
     })().finally(() => {
       loading = null;

@@ -56,6 +56,19 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Import jobs of a knowledge base: how many files stand at each step (queued, extracting,
+    /// chunking, indexing, embedding, done, failed, skipped) and which are not finished.
+    Jobs {
+        /// Knowledge base name.
+        #[arg(long)]
+        kb: String,
+        /// List at most this many unfinished files.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Documents in the catalogue.
     Docs {
         #[command(subcommand)]
@@ -367,6 +380,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output::json(&docs)?;
             } else {
                 output::docs_table(&docs);
+            }
+        }
+        Command::Jobs { kb, limit, json } => {
+            let lib = open(cli.data_dir).await?;
+            let kb = lib.kb_by_name(&kb).await?;
+            let jobs = lib.import_jobs(kb.id, limit).await?;
+            if json {
+                output::json(&jobs)?;
+            } else {
+                output::jobs(&jobs);
             }
         }
         Command::Docs {

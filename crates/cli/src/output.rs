@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::Path;
 
 use lexinaut_core::backends::RunningModel;
-use lexinaut_core::{DoctorReport, Document, Extracted, Hit, ImportSummary, KnowledgeBase};
+use lexinaut_core::{
+    DoctorReport, Document, Extracted, Hit, ImportJobs, ImportSummary, KnowledgeBase,
+};
 use serde::Serialize;
 
 /// Writes `value` as pretty JSON and a newline to stdout.
@@ -106,6 +108,22 @@ pub fn docs_table(docs: &[Document]) {
             "{:>5} chunks  {:>10} B  {}  [{status}]",
             d.chunk_count, d.size, d.path
         );
+    }
+}
+
+pub fn jobs(jobs: &ImportJobs) {
+    if jobs.counts.is_empty() {
+        println!("no import jobs");
+        return;
+    }
+    let counts: Vec<String> = jobs
+        .counts
+        .iter()
+        .map(|(state, n)| format!("{n} {}", state.as_str()))
+        .collect();
+    println!("{}", counts.join(", "));
+    for j in &jobs.unfinished {
+        println!("{:>10}  {}", j.state.as_str(), j.path);
     }
 }
 

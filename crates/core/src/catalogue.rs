@@ -11,6 +11,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::chunk::ChunkSpec;
 use crate::error::CoreError;
+use crate::jobs::JobState;
 
 /// A knowledge base: a named set of documents searched together.
 #[derive(Debug, Clone, Serialize, specta::Type, sqlx::FromRow)]
@@ -326,7 +327,7 @@ pub(crate) struct UnchangedFiles {
 }
 
 /// Rows per multi-row INSERT: 500 × 8 columns stays far below SQLite's 32,766 bound variables.
-const ROWS_PER_STATEMENT: usize = 500;
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 fn as_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -870,20 +871,21 @@ impl Catalogue {
         Ok(known)
     }
 
-    /// Paths of jobs an interrupted import left unfinished (queued), oldest first, without
+    /// Paths of jobs an interrupted import left unfinished (queued to indexing), oldest first, without
     /// repeats; the jobs themselves are removed: the caller queues them again.
     pub(crate) async fn take_unfinished_jobs(&self, kb_id: i64) -> Result<Vec<String>, CoreError> {
         let mut tx = self.pool.begin().await?;
-        let paths: Vec<String> = sqlx::query_scalar(
-            "SELECT path FROM jobs WHERE kb_id = ? AND state IN ('queued', 'extracting', 'indexing') \
-             GROUP BY path ORDER BY MIN(id)",
-        )
+        let paths: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT path FROM jobs WHERE kb_id = ? AND state IN {} GROUP BY path ORDER BY MIN(id)",
+            JobState::UNFINISHED_SQL
+        ))
         .bind(kb_id)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
-            "DELETE FROM jobs WHERE kb_id = ? AND state IN ('queued', 'extracting', 'indexing')",
-        )
+        sqlx::query(&format!(
+            "DELETE FROM jobs WHERE kb_id = ? AND state IN {}",
+            JobState::UNFINISHED_SQL
+        ))
         .bind(kb_id)
         .execute(&mut *tx)
         .await?;
@@ -893,9 +895,10 @@ impl Catalogue {
 
     /// Knowledge bases with unfinished jobs.
     pub(crate) async fn kbs_with_unfinished_jobs(&self) -> Result<Vec<i64>, CoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT kb_id FROM jobs WHERE state IN ('queued', 'extracting', 'indexing') ORDER BY kb_id",
-        )
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT DISTINCT kb_id FROM jobs WHERE state IN {} ORDER BY kb_id",
+            JobState::UNFINISHED_SQL
+        ))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -930,8 +933,9 @@ impl Catalogue {
         Ok((0..paths.len()).map(|i| first + as_i64(i)).collect())
     }
 
-    /// Stores documents with their chunks and keyword tokens, replacing earlier versions, and marks
-    /// their jobs done — in one transaction, so a document is never half indexed. Batching
+    /// Stores documents with their chunks and keyword tokens, replacing earlier versions, and moves
+    /// their jobs on (to `embedding` when `embed` and the document has passages to embed, else
+    /// `done`) — in one transaction, so a document is never half indexed. Batching
     /// several documents per transaction (and all of a document's chunks per statement) keeps the
     /// commit and round-trip count low; every document still lands whole or not at all.
     pub(crate) async fn store_documents(
@@ -939,6 +943,7 @@ impl Catalogue {
         kb_id: i64,
         docs: &[(i64, &PreparedDocument)],
         unchanged: &UnchangedFiles,
+        embed: bool,
     ) -> Result<(), CoreError> {
         if docs.is_empty() && unchanged.jobs.is_empty() {
             return Ok(());
@@ -956,8 +961,16 @@ impl Catalogue {
         .bind(wanted)
         .fetch_one(&mut *tx)
         .await?;
-        for (_, doc) in docs {
+        // (job, document, its next state)
+        let mut finished: Vec<(i64, i64, JobState)> = Vec::with_capacity(docs.len());
+        for (job_id, doc) in docs {
             let doc_id = upsert_document(&mut tx, kb_id, doc, now).await?;
+            let next = if embed && !doc.chunks.is_empty() {
+                JobState::Embedding
+            } else {
+                JobState::Done
+            };
+            finished.push((*job_id, doc_id, next));
             sqlx::query("DELETE FROM chunks WHERE document_id = ?")
                 .bind(doc_id)
                 .execute(&mut *tx)
@@ -990,21 +1003,27 @@ impl Catalogue {
                 next_chunk_id += as_i64(rows.len());
             }
         }
-        let done: Vec<i64> = docs.iter().map(|(job, _)| *job).collect();
-        for (state, ids) in [("done", &done), ("skipped", &unchanged.jobs)] {
-            for part in ids.chunks(ROWS_PER_STATEMENT) {
-                let mut jobs = sqlx::QueryBuilder::new("UPDATE jobs SET state = ");
-                jobs.push_bind(state)
-                    .push(", error = NULL, updated_at = ")
-                    .push_bind(now)
-                    .push(" WHERE id IN (");
-                let mut list = jobs.separated(", ");
-                for id in part {
-                    list.push_bind(*id);
-                }
-                jobs.push(")");
-                jobs.build().execute(&mut *tx).await?;
+        // One statement per few hundred jobs, each with its own document and state.
+        for part in finished.chunks(ROWS_PER_STATEMENT / 3) {
+            let mut jobs = sqlx::QueryBuilder::new("UPDATE jobs SET state = v.column3, document_id = v.column2, error = NULL, updated_at = ");
+            jobs.push_bind(now).push(" FROM (");
+            jobs.push_values(part, |mut b, (job, doc, state)| {
+                b.push_bind(*job).push_bind(*doc).push_bind(state.as_str());
+            });
+            jobs.push(") AS v WHERE jobs.id = v.column1");
+            jobs.build().execute(&mut *tx).await?;
+        }
+        for part in unchanged.jobs.chunks(ROWS_PER_STATEMENT) {
+            let mut jobs = sqlx::QueryBuilder::new(
+                "UPDATE jobs SET state = 'skipped', error = NULL, updated_at = ",
+            );
+            jobs.push_bind(now).push(" WHERE id IN (");
+            let mut list = jobs.separated(", ");
+            for id in part {
+                list.push_bind(*id);
             }
+            jobs.push(")");
+            jobs.build().execute(&mut *tx).await?;
         }
         for (doc_id, mtime_ms) in &unchanged.touched {
             sqlx::query("UPDATE documents SET mtime_ms = ?, error = NULL WHERE id = ?")

@@ -18,6 +18,7 @@ use crate::catalogue::{
 use crate::chunk::{self, ChunkSpec};
 use crate::config::Config;
 use crate::error::CoreError;
+use crate::jobs::{JobState, StepLog};
 use crate::keyword::Segmenter;
 
 /// Most prepared files written in one catalogue transaction.
@@ -325,7 +326,8 @@ fn file_facts(path: &Path, bytes: &[u8], meta: &std::fs::Metadata) -> FileFacts 
 }
 
 /// Reads, hashes, extracts, chunks and tokenizes one file. Runs on the blocking pool.
-fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
+fn prepare(path: &Path, ctx: &PrepareContext, step: &dyn Fn(JobState)) -> Prepared {
+    step(JobState::Extracting);
     let shown = path.display().to_string();
     let unreadable = |reason: String| Prepared::Failed {
         facts: FileFacts {
@@ -386,6 +388,7 @@ fn prepare(path: &Path, ctx: &PrepareContext) -> Prepared {
             return Prepared::Failed { facts, reason };
         }
     };
+    step(JobState::Chunking);
     // Pages are hard boundaries, so every chunk has exactly one page.
     let regions: Vec<(usize, usize)> = extracted.pages.iter().map(|p| (p.start, p.end)).collect();
     // Segment the document once; each chunk takes the tokens inside its span (overlaps are not
@@ -462,6 +465,7 @@ pub(crate) async fn ingest(
     kb_id: i64,
     paths: Vec<PathBuf>,
     reextract: bool,
+    embed: bool,
     progress: &(dyn Fn(ImportProgress) + Send + Sync),
     control: ImportControl,
 ) -> Result<ImportSummary, CoreError> {
@@ -530,17 +534,19 @@ pub(crate) async fn ingest(
         segmenter,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (steps, step_writer) = StepLog::start(catalogue.clone());
     let mut prepared = futures::stream::iter(files.into_iter().zip(sizes).zip(job_ids))
         .map(|((file, size), job_id)| {
             let ctx = Arc::clone(&ctx);
             let control = control.clone();
+            let steps = steps.clone();
             async move {
                 // Paused: no new file starts (the ones being read finish and are stored).
                 control.proceed().await;
                 let timeout = ctx.timeout;
                 let shown = file.display().to_string();
                 let task = tokio::task::spawn_blocking(move || {
-                    let p = prepare(&file, &ctx);
+                    let p = prepare(&file, &ctx, &|s| steps.record(job_id, s));
                     (file, p)
                 });
                 // A reader stuck on a hostile file cannot be killed, but the import moves on:
@@ -601,6 +607,9 @@ pub(crate) async fn ingest(
         };
         match next {
             Some(Some(item)) => {
+                if matches!(item, (_, _, Ok((_, Prepared::Ready(_))))) {
+                    steps.record(item.0, JobState::Indexing);
+                }
                 if pending.is_empty() {
                     deadline = Some(tokio::time::Instant::now() + BATCH_WINDOW);
                 }
@@ -651,7 +660,9 @@ pub(crate) async fn ingest(
         }
         note_identical_content(catalogue, kb_id, &mut ready).await?;
         let refs: Vec<(i64, &PreparedDocument)> = ready.iter().map(|(j, d)| (*j, d)).collect();
-        catalogue.store_documents(kb_id, &refs, &unchanged).await?;
+        catalogue
+            .store_documents(kb_id, &refs, &unchanged, embed)
+            .await?;
         for (_, doc) in &ready {
             debug!(path = %doc.facts.path, chunks = doc.chunks.len(), "indexed");
             summary.documents += 1;
@@ -662,6 +673,10 @@ pub(crate) async fn ingest(
         clock.stamp(&mut state);
         progress(state.clone());
     }
+    // The last steps reach the catalogue before the import reports its end.
+    drop(prepared);
+    drop(steps);
+    let _ = step_writer.await;
     summary.failed = failed;
     state.finished = true;
     clock.stamp(&mut state);

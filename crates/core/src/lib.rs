@@ -10,6 +10,7 @@ mod doctor;
 pub mod error;
 pub mod eval;
 mod ingest;
+pub mod jobs;
 pub mod kb;
 pub mod keyword;
 pub mod models;
@@ -29,6 +30,7 @@ pub use config::{BackendConfig, Config};
 pub use doctor::{BackendStatus, ConfiguredModels, DoctorReport, ModelStatus};
 pub use error::{ApiError, CoreError, ErrorCode};
 pub use ingest::{FileIssue, ImportControl, ImportProgress, ImportSummary};
+pub use jobs::{ImportJobs, JobRow, JobState};
 pub use kb::KbSettings;
 pub use lexinaut_extract::Extracted;
 pub use tokio_util::sync::CancellationToken;
@@ -274,6 +276,9 @@ impl Library {
             .into_iter()
             .map(|p| std::path::absolute(&p).unwrap_or(p))
             .collect();
+        // With vectors, a stored document's job waits in `embedding` until the embedder has
+        // stored its last vector.
+        let embed = self.vectors_enabled() && self.embedding_model_of(kb_id).await?.is_some();
         let summary = ingest::ingest(
             &self.catalogue,
             Arc::clone(&self.segmenter),
@@ -281,6 +286,7 @@ impl Library {
             kb_id,
             paths,
             reextract,
+            embed,
             progress,
             control,
         )
@@ -316,6 +322,13 @@ impl Library {
         }
         tracing::info!(kb_id, files = paths.len(), "resuming an interrupted import");
         self.ingest(kb_id, paths, progress, control).await
+    }
+
+    /// The import jobs of a knowledge base: how many files stand at each step, and up to
+    /// `limit` of those not finished (queued to embedding), oldest first.
+    pub async fn import_jobs(&self, kb_id: i64, limit: u32) -> Result<ImportJobs, CoreError> {
+        self.catalogue.kb(kb_id).await?;
+        self.catalogue.import_jobs(kb_id, limit).await
     }
 
     /// Knowledge bases with an interrupted import to resume.

@@ -338,6 +338,8 @@ impl Library {
         };
         for kb_id in kbs {
             let Some(model) = self.embedding_model_of(kb_id).await? else {
+                // No embedding model any more: no job waits for vectors.
+                self.catalogue.finish_embedding_jobs(kb_id).await?;
                 continue;
             };
             loop {
@@ -458,6 +460,27 @@ impl Library {
         if !stored.is_empty() {
             q.build().execute(&mut *tx).await?;
         }
+        // Import jobs whose document now has every vector are finished.
+        if !stored.is_empty() {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE jobs SET state = 'done', updated_at = ",
+            );
+            q.push_bind(crate::catalogue::now_ms())
+                .push(" WHERE state = 'embedding' AND kb_id = ")
+                .push_bind(kb_id)
+                .push(" AND document_id IN (SELECT document_id FROM chunks WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in &stored {
+                sep.push_bind(*id);
+            }
+            q.push(
+                ")) AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = jobs.document_id \
+                 AND NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id AND v.model = ",
+            )
+            .push_bind(model)
+            .push("))");
+            q.build().execute(&mut *tx).await?;
+        }
         sqlx::query(
             "INSERT INTO vector_sets (kb_id, model, dimension) VALUES (?, ?, ?) \
              ON CONFLICT (kb_id, model) DO UPDATE SET dimension = excluded.dimension",
@@ -482,7 +505,9 @@ impl Library {
         .bind(crate::catalogue::now_ms())
         .execute(&self.catalogue.pool)
         .await?;
-        Ok(())
+        // Nothing left to embed: jobs still waiting belong to documents deleted or re-imported
+        // meanwhile (their own jobs were finished with their last vector).
+        self.catalogue.finish_embedding_jobs(kb_id).await
     }
 
     /// Drops a knowledge base's vector sets of models other than `current` once `current`'s

@@ -8,6 +8,7 @@ import type {
   Conversation,
   Document,
   Hit,
+  ImportJobs,
   ImportProgress,
   ImportSummary,
   KnowledgeBase,
@@ -86,6 +87,8 @@ export interface Backend {
   resumeImport(kbId: number, onProgress: (p: ImportProgress) => void): Promise<ImportSummary>;
   cancelImport(kbId: number): Promise<boolean>;
   setImportPaused(kbId: number, paused: boolean): Promise<boolean>;
+  /** Files of a knowledge base's imports per step, and those not finished. */
+  importJobs(kbId: number): Promise<ImportJobs>;
   search(kbId: number, query: string, k: number): Promise<Hit[]>;
   onCatalogueChanged(cb: (kbId: number) => void): Promise<() => void>;
   vectorStatus(): Promise<VectorStatus>;

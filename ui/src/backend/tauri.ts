@@ -40,6 +40,7 @@ export const tauriBackend: Backend = {
   resumeImport: (kbId, onProgress) => unwrap(commands.importResume(kbId, progressChannel(onProgress))),
   cancelImport: (kbId) => commands.importCancel(kbId),
   setImportPaused: (kbId, paused) => commands.importSetPaused(kbId, paused),
+  importJobs: (kbId) => unwrap(commands.importJobs(kbId)),
   search: (kbId, query, k) => unwrap(commands.search(kbId, query, k)),
   onCatalogueChanged: (cb) => events.catalogueChanged.listen((e) => cb(e.payload.kb_id)),
   vectorStatus: () => commands.vectorStatus(),

@@ -47,6 +47,7 @@ pub fn router(state: Arc<ServerState>, max_upload_bytes: usize) -> Router {
         .route("/kbs", get(list_kbs).post(create_kb))
         .route("/kbs/{id}/documents", get(list_documents))
         .route("/kbs/{id}/ingest", post(ingest))
+        .route("/kbs/{id}/jobs", get(import_jobs))
         .route("/kbs/{id}/ingest/cancel", post(cancel_import))
         .route("/kbs/{id}/ingest/pause", post(pause_import))
         .route("/kbs/{id}/resume", post(resume))
@@ -349,6 +350,22 @@ async fn remove_watch(
 
 async fn list_documents(State(state): Shared, ApiPath(kb_id): ApiPath<i64>) -> ApiResult<Response> {
     Ok(Json(state.library.list_documents(kb_id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct JobsQuery {
+    /// At most this many unfinished files (default 100).
+    limit: Option<u32>,
+}
+
+/// Import jobs of a knowledge base: counts per step and the files not finished.
+async fn import_jobs(
+    State(state): Shared,
+    ApiPath(kb_id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<JobsQuery>,
+) -> ApiResult<Response> {
+    let limit = query.limit.unwrap_or(100);
+    Ok(Json(state.library.import_jobs(kb_id, limit).await?).into_response())
 }
 
 async fn document(State(state): Shared, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {

@@ -77,6 +77,19 @@ fn kill_9_then_resume_leaves_a_consistent_complete_catalogue() {
         "the import always finished before it could be killed"
     );
 
+    // The catalogue kept where each file stood: the files not yet stored are unfinished jobs.
+    let jobs = sb.json(["jobs", "--kb", "批量", "--limit", "5", "--json"]);
+    let unfinished: u64 = ["queued", "extracting", "chunking", "indexing"]
+        .iter()
+        .filter_map(|s| jobs["counts"][s].as_u64())
+        .sum();
+    assert!(unfinished > 0, "{jobs}");
+    assert_eq!(
+        jobs["unfinished"].as_array().map(Vec::len),
+        Some(5),
+        "{jobs}"
+    );
+
     let out = sb.run(["ingest", "--resume", "--kb", "批量", "--json"]);
     assert_success(&out);
     let summary: Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
@@ -122,6 +135,14 @@ fn kill_9_then_resume_leaves_a_consistent_complete_catalogue() {
             "query {i}: top hit {top}"
         );
     }
+
+    let jobs = sb.json(["jobs", "--kb", "批量", "--json"]);
+    assert_eq!(jobs["unfinished"], serde_json::json!([]), "{jobs}");
+    assert_eq!(
+        jobs["counts"]["done"].as_u64(),
+        Some(FILES as u64),
+        "each file stored once"
+    );
 
     // A second resume has nothing left to do, and re-importing finds everything unchanged.
     let again = sb.json(["ingest", "--resume", "--kb", "批量", "--json"]);

@@ -188,6 +188,12 @@ async fn serve_kb_ingest_search_ask_and_conversations() {
         )
         .await;
     assert_eq!(docs.as_array().map(Vec::len), Some(SAMPLES.len()), "{docs}");
+    // Every file's job finished (no vectors configured: stored means done).
+    let jobs = server
+        .expect_json(server.get(&format!("/kbs/{kb}/jobs")).await, StatusCode::OK)
+        .await;
+    assert_eq!(jobs["counts"]["done"], SAMPLES.len(), "{jobs}");
+    assert_eq!(jobs["unfinished"], json!([]), "{jobs}");
 
     // Search: the query travels percent-encoded in the URL.
     let hits = server

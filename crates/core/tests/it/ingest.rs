@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use lexinaut_core::{CancellationToken, CoreError, DocumentStatus, ImportControl, ImportProgress};
+use lexinaut_core::{
+    CancellationToken, CoreError, DocumentStatus, ImportControl, ImportProgress, JobState,
+};
 
 use crate::support::{shown, write, TestLibrary, GO, PANDA, PNG_BYTES, SAMPLES, TEA};
 
@@ -791,4 +793,66 @@ async fn chunk_ids_are_never_reused_after_a_document_is_deleted() {
         old[0].chunk_id
     );
     t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn every_step_of_a_file_is_recorded_and_a_finished_job_names_its_document() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("步骤").await;
+    let note = write(&t.docs_dir().join("笔记.txt"), "每一步都记在目录里。");
+    // A reader stuck on a file (a FIFO nobody writes yet) shows where it stands: extracting.
+    let stuck = t.docs_dir().join("卡住.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&stuck)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let import = t.lib.ingest(
+        kb.id,
+        vec![note.clone(), stuck.clone()],
+        &|_| {},
+        CancellationToken::new(),
+    );
+    let observe = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen = None;
+        while std::time::Instant::now() < deadline {
+            let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+            if jobs
+                .unfinished
+                .iter()
+                .any(|j| j.path == shown(&stuck) && j.state == JobState::Extracting)
+            {
+                seen = Some(jobs);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        // Unblock the reader (a writer opens the FIFO, writes and closes it).
+        let fifo = stuck.clone();
+        tokio::task::spawn_blocking(move || std::fs::write(fifo, "终于读到了内容。"))
+            .await
+            .expect("writer task")
+            .expect("write to the FIFO");
+        seen
+    };
+    let (summary, seen) = tokio::join!(import, observe);
+    let seen = seen.expect("the stuck file was never recorded as extracting");
+    assert_eq!(seen.counts.get(&JobState::Extracting), Some(&1), "{seen:?}");
+    assert_eq!(summary.expect("import").documents, 2);
+
+    // No vectors configured: stored means done, and each job names the document it produced.
+    let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+    assert_eq!(jobs.counts.get(&JobState::Done), Some(&2), "{jobs:?}");
+    assert_eq!(jobs.counts.len(), 1, "{jobs:?}");
+    assert!(jobs.unfinished.is_empty());
+    let mut raw = t.raw().await;
+    let unlinked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs j LEFT JOIN documents d ON d.id = j.document_id \
+         WHERE d.path IS NOT j.path",
+    )
+    .fetch_one(&mut raw)
+    .await
+    .expect("jobs and documents");
+    assert_eq!(unlinked, 0, "a done job names its document");
 }

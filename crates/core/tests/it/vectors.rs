@@ -67,6 +67,44 @@ async fn chroma_ids(t: &TestLibrary, url: &str, kb_id: i64, model: &str) -> Vec<
     ids
 }
 
+/// Import jobs follow the vectors: a job is `embedding` exactly while its document still has a
+/// chunk without a vector of `model`, and `done` once every chunk has one. Returns how many
+/// jobs wait.
+async fn jobs_follow_vectors(t: &TestLibrary, model: &str) -> i64 {
+    let mut raw = t.raw().await;
+    let missing =
+        "EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = j.document_id AND NOT EXISTS \
+                   (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id AND v.model = ?))";
+    let early: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM jobs j WHERE j.state = 'done' AND {missing}"
+    ))
+    .bind(model)
+    .fetch_one(&mut raw)
+    .await
+    .expect("done jobs");
+    assert_eq!(
+        early, 0,
+        "a job is done while its document waits for vectors"
+    );
+    let late: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM jobs j WHERE j.state = 'embedding' AND NOT {missing}"
+    ))
+    .bind(model)
+    .fetch_one(&mut raw)
+    .await
+    .expect("embedding jobs");
+    assert_eq!(
+        late, 0,
+        "a job waits although its document has every vector"
+    );
+    let waiting = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'embedding'")
+        .fetch_one(&mut raw)
+        .await
+        .expect("waiting jobs");
+    raw.close().await.ok();
+    waiting
+}
+
 async fn drain(t: &TestLibrary) -> lexinaut_core::vectors::DrainReport {
     t.lib
         .drain_vectors(None, &|_, _| {}, &CancellationToken::new())
@@ -89,9 +127,18 @@ async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
     );
     t.ingest(kb.id, &[t.docs_dir()]).await;
     assert!(t.lib.vector_backlog().await.expect("backlog") > 0);
+    // Stored and keyword-searchable, each file's job waits for its vectors.
+    let with_passages = t
+        .docs(kb.id)
+        .await
+        .iter()
+        .filter(|d| d.chunk_count > 0)
+        .count();
+    assert_eq!(jobs_follow_vectors(&t, &model).await, with_passages as i64);
 
     let report = drain(&t).await;
     assert_eq!(report.backlog, 0);
+    assert_eq!(jobs_follow_vectors(&t, &model).await, 0);
     let chunks = chunk_ids(&t).await;
     assert_eq!(report.embedded as usize, chunks.len());
     assert_eq!(
@@ -304,6 +351,12 @@ async fn a_chroma_outage_leaves_a_backlog_that_drains_when_it_returns() {
     assert!(err.to_string().contains("unreachable"), "{err}");
     let backlog = t.lib.vector_backlog().await.expect("backlog");
     assert!(backlog >= 1, "the new chunks wait: {backlog}");
+    let model = env("LEXINAUT_TEST_EMBED_MODEL").expect("model");
+    assert_eq!(
+        jobs_follow_vectors(&t, &model).await,
+        1,
+        "the new file waits"
+    );
 
     // Questions still work from keywords.
     let answer = t
@@ -351,11 +404,11 @@ async fn a_chroma_outage_leaves_a_backlog_that_drains_when_it_returns() {
         cancel.cancel();
     };
     tokio::join!(runner, observe);
-    let model = env("LEXINAUT_TEST_EMBED_MODEL").expect("model");
     assert_eq!(
         chroma_ids(&t, &url, kb.id, &model).await,
         chunk_ids(&t).await
     );
+    assert_eq!(jobs_follow_vectors(&t, &model).await, 0);
     drop(server);
 }
 
