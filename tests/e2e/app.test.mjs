@@ -1,6 +1,6 @@
 // The real LexiNaut window under Xvfb: first start, a real OS drop of a folder, the document
 // list, a failure listed with its reason, keyword search, a new knowledge base, the language, and
-// the warning on a copy of an already imported file.
+// a copy of an already imported file listed as its duplicate.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -106,7 +106,7 @@ test("a new knowledge base can be created and the UI switches to Chinese", async
   await browser.saveScreenshot(join(artifacts, "app-zh.png"));
 });
 
-test("the same file imported from two folders is flagged on the copy", async () => {
+test("the same file imported from two folders is stored once and listed as a duplicate", async () => {
   const { browser } = app;
   const root = mkdtempSync(join(tmpdir(), "lexinaut-e2e-dup-"));
   const text = "合同编号 HT-2024-118：违约金按未付金额的千分之五按日计算。";
@@ -115,17 +115,22 @@ test("the same file imported from two folders is flagged on the copy", async () 
   writeFileSync(join(root, "甲", "合同.txt"), text);
   writeFileSync(join(root, "乙", "合同副本.txt"), text);
   await osDrag([root]);
-  const badge = await browser.$('[data-testid="doc-warnings"]');
-  await badge.waitForExist({ timeout: 30000, timeoutMsg: "no warning badge on the copy" });
-  const flagged = await browser.execute(() =>
+  const cell = await browser.$('[data-testid="doc-duplicate"]');
+  await cell.waitForExist({ timeout: 30000, timeoutMsg: "no duplicate listed" });
+  const dups = await browser.execute(() =>
     [...document.querySelectorAll('[data-testid="doc-row"]')]
-      .filter((r) => r.querySelector('[data-testid="doc-warnings"]'))
+      .filter((r) => r.querySelector('[data-testid="doc-duplicate"]'))
       .map((r) => ({
         name: r.querySelector(".doc-name").textContent.trim(),
-        title: r.querySelector('[data-testid="doc-warnings"]').getAttribute("title"),
+        title: r.querySelector('[data-testid="doc-duplicate"]').getAttribute("title"),
+        chunks: r.querySelector('[data-testid="doc-chunks"]').textContent.trim(),
       })),
   );
-  assert.equal(flagged.length, 1, JSON.stringify(flagged));
-  const other = flagged[0].name.startsWith("合同副本") ? join(root, "甲", "合同.txt") : join(root, "乙", "合同副本.txt");
-  assert.ok(flagged[0].title.includes(other), `${flagged[0].title} does not name ${other}`);
+  assert.equal(dups.length, 1, JSON.stringify(dups));
+  const other = dups[0].name.startsWith("合同副本") ? join(root, "甲", "合同.txt") : join(root, "乙", "合同副本.txt");
+  assert.ok(dups[0].title.includes(other), `${dups[0].title} does not name ${other}`);
+  assert.equal(dups[0].chunks, "0", "a duplicate has no passages of its own");
+  assert.match(await (await browser.$('[data-testid="import-duplicates"]')).getText(), /1/);
+  await sleep(300);
+  await browser.saveScreenshot(join(artifacts, "app-duplicate.png"));
 });

@@ -359,6 +359,10 @@ export type Document = {
 	added_at: number,
 	/**  Last change, unix milliseconds. */
 	updated_at: number,
+	/**  For a duplicate: the document whose content it has. */
+	duplicate_of: number | null,
+	/**  For a duplicate: that document's path. */
+	duplicate_of_path: string | null,
 };
 
 /**  Whether a document is searchable. */
@@ -366,7 +370,12 @@ export type DocumentStatus =
 /**  Extracted, chunked and in the keyword index. */
 "indexed" | 
 /**  Could not be imported; `error` says why. */
-"failed";
+"failed" | 
+/**
+ *  The same content as another document of the knowledge base (`duplicate_of`): listed, its
+ *  passages are the other's. It takes them over if the other is deleted or changes.
+ */
+"duplicate";
 
 /**  Stable error codes for callers (UI, scripts). */
 export type ErrorCode = 
@@ -466,6 +475,11 @@ export type ImportProgress = {
 export type ImportSummary = {
 	/**  Files newly indexed or re-indexed because their content changed. */
 	documents: number,
+	/**
+	 *  Of `documents`, files with the same content as another document of the knowledge base:
+	 *  listed as its duplicates, their passages stored once.
+	 */
+	duplicates: number,
 	/**  Chunks written for those documents. */
 	chunks: number,
 	/**  Files not (re)indexed: unchanged ones plus unsupported ones. */

@@ -29,7 +29,7 @@ function doc(id: number, kbId: number, name: string): Document {
   return {
     id, kb_id: kbId, path: `/docs/${name}`, name, format: "text", title: null, page_count: null, pages_needing_ocr: [],
     size: 10, mtime_ms: 0, hash: "", status: "indexed", error: null, encoding: null, warnings: [], chunk_count: 1,
-    added_at: id, updated_at: id,
+    added_at: id, updated_at: id, duplicate_of: null, duplicate_of_path: null,
   };
 }
 
@@ -92,7 +92,7 @@ function memoryBackend() {
     reindexDocuments: async (ids, onProgress) => {
       calls.push(`reindex:${ids.join(",")}`);
       onProgress({ ...noProgress(), total: ids.length, processed: ids.length, documents: ids.length, skipped: 0, failed: 0, current: null, finished: true });
-      return { documents: ids.length, chunks: ids.length, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
+      return { documents: ids.length, duplicates: 0, chunks: ids.length, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
     },
     importPaths: async (kbId, paths, onProgress) => {
       calls.push(`import:${kbId}:${paths.join(",")}`);
@@ -100,7 +100,7 @@ function memoryBackend() {
       onProgress(p);
       onProgress({ ...p, processed: 2, failed: 1, finished: true });
       const summary: ImportSummary = {
-        documents: 1, chunks: 4, skipped: 0, unchanged: 0, skipped_files: [],
+        documents: 1, duplicates: 0, chunks: 4, skipped: 0, unchanged: 0, skipped_files: [],
         failed: [{ path: "/x/bad.txt", reason: "not a text file (binary content)" }], cancelled: false,
       };
       return summary;
@@ -108,7 +108,7 @@ function memoryBackend() {
     resumeImport: async (kbId, onProgress) => {
       calls.push(`resume:${kbId}`);
       onProgress({ ...noProgress(), total: 1, processed: 1, documents: 1, skipped: 0, failed: 0, current: null, finished: true });
-      return { documents: 1, chunks: 1, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
+      return { documents: 1, duplicates: 0, chunks: 1, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
     },
     cancelImport: async (kbId) => {
       calls.push(`cancel:${kbId}`);

@@ -100,9 +100,10 @@ pub fn models_table(models: &[RunningModel]) {
 
 pub fn docs_table(docs: &[Document]) {
     for d in docs {
-        let status = match &d.error {
-            Some(e) => format!("{:?}: {e}", d.status),
-            None => format!("{:?}", d.status),
+        let status = match (&d.error, &d.duplicate_of_path) {
+            (Some(e), _) => format!("{:?}: {e}", d.status),
+            (None, Some(original)) => format!("duplicate of {original}"),
+            (None, None) => format!("{:?}", d.status),
         };
         println!(
             "{:>5} chunks  {:>10} B  {}  [{status}]",
@@ -129,8 +130,9 @@ pub fn jobs(jobs: &ImportJobs) {
 
 pub fn summary(s: &ImportSummary) {
     println!(
-        "{} documents indexed ({} chunks), {} skipped ({} unchanged), {} failed",
+        "{} documents indexed ({} duplicates of files already imported; {} chunks), {} skipped ({} unchanged), {} failed",
         s.documents,
+        s.duplicates,
         s.chunks,
         s.skipped,
         s.unchanged,

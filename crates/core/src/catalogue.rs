@@ -67,6 +67,9 @@ pub enum DocumentStatus {
     Indexed,
     /// Could not be imported; `error` says why.
     Failed,
+    /// The same content as another document of the knowledge base (`duplicate_of`): listed, its
+    /// passages are the other's. It takes them over if the other is deleted or changes.
+    Duplicate,
 }
 
 impl FromStr for DocumentStatus {
@@ -128,6 +131,11 @@ pub struct Document {
     /// Last change, unix milliseconds.
     #[specta(type = i32)]
     pub updated_at: i64,
+    /// For a duplicate: the document whose content it has.
+    #[specta(type = Option<i32>)]
+    pub duplicate_of: Option<i64>,
+    /// For a duplicate: that document's path.
+    pub duplicate_of_path: Option<String>,
 }
 
 /// A keyword search hit: one chunk and where it came from.
@@ -161,14 +169,22 @@ pub struct Hit {
     pub end_char: i64,
 }
 
-const DOCUMENT_COLUMNS: &str = "id, kb_id, path, format, title, page_count, pages_needing_ocr, \
-     size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, added_at, updated_at";
+/// Document columns, from `documents d LEFT JOIN documents o ON o.id = d.duplicate_of`.
+const DOCUMENT_COLUMNS: &str = "d.id, d.kb_id, d.path, d.format, d.title, d.page_count, \
+     d.pages_needing_ocr, d.size, d.mtime_ms, d.hash, d.status, d.error, d.encoding, d.warnings, \
+     d.chunk_count, d.added_at, d.updated_at, d.duplicate_of, o.path AS duplicate_of_path";
+const DOCUMENT_FROM: &str = "documents d LEFT JOIN documents o ON o.id = d.duplicate_of";
 
 fn document_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Document, CoreError> {
     let path: String = r.try_get("path")?;
     let warnings: String = r.try_get("warnings")?;
     let ocr: String = r.try_get("pages_needing_ocr")?;
     let status: String = r.try_get("status")?;
+    let duplicate_of: Option<i64> = r.try_get("duplicate_of")?;
+    let status = match (status.parse()?, duplicate_of) {
+        (DocumentStatus::Indexed, Some(_)) => DocumentStatus::Duplicate,
+        (status, _) => status,
+    };
     Ok(Document {
         id: r.try_get("id")?,
         kb_id: r.try_get("kb_id")?,
@@ -181,13 +197,15 @@ fn document_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Document, CoreError>
         size: r.try_get("size")?,
         mtime_ms: r.try_get("mtime_ms")?,
         hash: r.try_get("hash")?,
-        status: status.parse()?,
+        status,
         error: r.try_get("error")?,
         encoding: r.try_get("encoding")?,
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
         chunk_count: r.try_get("chunk_count")?,
         added_at: r.try_get("added_at")?,
         updated_at: r.try_get("updated_at")?,
+        duplicate_of,
+        duplicate_of_path: r.try_get("duplicate_of_path")?,
     })
 }
 
@@ -309,6 +327,17 @@ pub(crate) struct PreparedDocument {
     pub encoding: Option<String>,
     pub warnings: Vec<String>,
     pub chunks: Vec<PreparedChunk>,
+    /// Set when the content is that of another document: stored as its duplicate.
+    pub duplicate_of: Option<Original>,
+}
+
+/// The original a duplicate points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Original {
+    /// A document already in the catalogue.
+    Stored(i64),
+    /// The document at this index of the same write batch (stored before it).
+    InBatch(usize),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -338,19 +367,26 @@ async fn upsert_document(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     kb_id: i64,
     doc: &PreparedDocument,
+    duplicate_of: Option<i64>,
     now: i64,
 ) -> Result<i64, CoreError> {
     let warnings = serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into());
+    let chunk_count = if duplicate_of.is_some() {
+        0
+    } else {
+        as_i64(doc.chunks.len())
+    };
     Ok(sqlx::query_scalar(
         "INSERT INTO documents (kb_id, path, canonical_path, format, title, page_count, \
            pages_needing_ocr, size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, \
-           added_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?) \
+           duplicate_of, added_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
            format = excluded.format, title = excluded.title, page_count = excluded.page_count, \
            pages_needing_ocr = excluded.pages_needing_ocr, size = excluded.size, mtime_ms = excluded.mtime_ms, \
            hash = excluded.hash, status = 'indexed', error = NULL, encoding = excluded.encoding, \
-           warnings = excluded.warnings, chunk_count = excluded.chunk_count, updated_at = excluded.updated_at \
+           warnings = excluded.warnings, chunk_count = excluded.chunk_count, \
+           duplicate_of = excluded.duplicate_of, updated_at = excluded.updated_at \
          RETURNING id",
     )
     .bind(kb_id)
@@ -365,7 +401,8 @@ async fn upsert_document(
     .bind(&doc.facts.hash)
     .bind(&doc.encoding)
     .bind(warnings)
-    .bind(as_i64(doc.chunks.len()))
+    .bind(chunk_count)
+    .bind(duplicate_of)
     .bind(now)
     .bind(now)
     .fetch_one(&mut **tx)
@@ -464,6 +501,11 @@ async fn delete_in(
                 list.push_bind(*id);
             }
             q.push(")");
+            if table == "chunks" {
+                // An original's passages pass to its duplicate (a trigger, when the document
+                // row goes); they leave only with the last copy.
+                q.push(" AND document_id NOT IN (SELECT duplicate_of FROM documents WHERE duplicate_of IS NOT NULL)");
+            }
             let done = q.build().execute(&mut **tx).await?;
             if table == "documents" {
                 deleted += done.rows_affected();
@@ -665,7 +707,7 @@ impl Catalogue {
     /// Documents of a knowledge base, by path.
     pub async fn list_documents(&self, kb_id: i64) -> Result<Vec<Document>, CoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kb_id = ? ORDER BY path"
+            "SELECT {DOCUMENT_COLUMNS} FROM {DOCUMENT_FROM} WHERE d.kb_id = ? ORDER BY d.path"
         ))
         .bind(kb_id)
         .fetch_all(&self.pool)
@@ -676,7 +718,7 @@ impl Catalogue {
     /// One document by id.
     pub async fn document(&self, id: i64) -> Result<Document, CoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ?"
+            "SELECT {DOCUMENT_COLUMNS} FROM {DOCUMENT_FROM} WHERE d.id = ?"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -818,30 +860,32 @@ impl Catalogue {
         rows.iter().map(known_file).collect()
     }
 
-    /// Indexed documents of a knowledge base whose content hash is one of `hashes`:
-    /// (hash, canonical path, path as shown).
-    pub(crate) async fn documents_with_hashes(
+    /// Indexed originals (not duplicates) of a knowledge base whose content hash is one of
+    /// `hashes`, oldest first: (id, hash, format, canonical path).
+    pub(crate) async fn originals_with_hashes(
         &self,
         kb_id: i64,
         hashes: &[&str],
-    ) -> Result<Vec<(String, String, String)>, CoreError> {
+    ) -> Result<Vec<(i64, String, Option<String>, String)>, CoreError> {
         let mut found = Vec::new();
         for part in hashes.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT hash, canonical_path, path FROM documents WHERE status = 'indexed' AND kb_id = ",
+                "SELECT id, hash, format, canonical_path FROM documents \
+                 WHERE status = 'indexed' AND duplicate_of IS NULL AND kb_id = ",
             );
             q.push_bind(kb_id).push(" AND hash IN (");
             let mut list = q.separated(", ");
             for h in part {
                 list.push_bind(*h);
             }
-            q.push(")");
+            q.push(") ORDER BY id");
             found.extend(
-                q.build_query_as::<(String, String, String)>()
+                q.build_query_as::<(i64, String, Option<String>, String)>()
                     .fetch_all(&self.pool)
                     .await?,
             );
         }
+        found.sort_by_key(|(id, ..)| *id);
         Ok(found)
     }
 
@@ -953,7 +997,12 @@ impl Catalogue {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // Ids come from a counter, never from MAX(id): a deleted chunk's id (and the vector
         // stored under it in Chroma) must never name a new chunk.
-        let wanted = as_i64(docs.iter().map(|(_, d)| d.chunks.len()).sum());
+        let wanted = as_i64(
+            docs.iter()
+                .filter(|(_, d)| d.duplicate_of.is_none())
+                .map(|(_, d)| d.chunks.len())
+                .sum(),
+        );
         let mut next_chunk_id: i64 = sqlx::query_scalar(
             "UPDATE id_counters SET next = next + ? WHERE name = 'chunks' RETURNING next - ?",
         )
@@ -963,9 +1012,16 @@ impl Catalogue {
         .await?;
         // (job, document, its next state)
         let mut finished: Vec<(i64, i64, JobState)> = Vec::with_capacity(docs.len());
+        let mut ids: Vec<i64> = Vec::with_capacity(docs.len());
         for (job_id, doc) in docs {
-            let doc_id = upsert_document(&mut tx, kb_id, doc, now).await?;
-            let next = if embed && !doc.chunks.is_empty() {
+            let original = match doc.duplicate_of {
+                None => None,
+                Some(Original::Stored(id)) => Some(id),
+                Some(Original::InBatch(i)) => ids.get(i).copied(),
+            };
+            let doc_id = upsert_document(&mut tx, kb_id, doc, original, now).await?;
+            ids.push(doc_id);
+            let next = if embed && original.is_none() && !doc.chunks.is_empty() {
                 JobState::Embedding
             } else {
                 JobState::Done
@@ -975,6 +1031,16 @@ impl Catalogue {
                 .bind(doc_id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(original) = original {
+                // A duplicate has no passages of its own; any that pointed at it (it was an
+                // original before) now point at its original.
+                sqlx::query("UPDATE documents SET duplicate_of = ? WHERE duplicate_of = ?")
+                    .bind(original)
+                    .bind(doc_id)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
             for batch in doc.chunks.chunks(ROWS_PER_STATEMENT).enumerate() {
                 let (batch_no, rows) = batch;
                 let first_ordinal = batch_no * ROWS_PER_STATEMENT;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, instrument, warn};
 
 use crate::catalogue::{
-    Catalogue, DocumentStatus, FileFacts, KnownFile, PreparedChunk, PreparedDocument,
+    Catalogue, DocumentStatus, FileFacts, KnownFile, Original, PreparedChunk, PreparedDocument,
 };
 use crate::chunk::{self, ChunkSpec};
 use crate::config::Config;
@@ -174,6 +174,9 @@ pub struct FileIssue {
 pub struct ImportSummary {
     /// Files newly indexed or re-indexed because their content changed.
     pub documents: u32,
+    /// Of `documents`, files with the same content as another document of the knowledge base:
+    /// listed as its duplicates, their passages stored once.
+    pub duplicates: u32,
     /// Chunks written for those documents.
     pub chunks: u32,
     /// Files not (re)indexed: unchanged ones plus unsupported ones.
@@ -192,6 +195,7 @@ impl ImportSummary {
     /// Adds the outcome of a further import run to this one.
     pub fn merge(&mut self, other: ImportSummary) {
         self.documents += other.documents;
+        self.duplicates += other.duplicates;
         self.chunks += other.chunks;
         self.skipped += other.skipped;
         self.unchanged += other.unchanged;
@@ -419,14 +423,15 @@ fn prepare(path: &Path, ctx: &PrepareContext, step: &dyn Fn(JobState)) -> Prepar
         encoding: extracted.encoding,
         warnings: extracted.warnings,
         chunks,
+        duplicate_of: None,
     })
 }
 
-/// Warns on each document whose content is byte for byte that of another document of the
-/// knowledge base at another path (already indexed, or earlier in this batch): the same file
-/// imported twice from two places. Both stay (two files exist; deleting one keeps the other
-/// searchable) and answers show the shared passages once.
-async fn note_identical_content(
+/// Marks each document whose content (hash and format) is that of another document of the
+/// knowledge base at another path — an original already stored, or one earlier in this batch —
+/// as that document's duplicate: the same file imported from two places is listed twice and its
+/// passages are stored (and embedded, and cited) once.
+async fn mark_duplicates(
     catalogue: &Catalogue,
     kb_id: i64,
     ready: &mut [(i64, PreparedDocument)],
@@ -435,20 +440,26 @@ async fn note_identical_content(
         return Ok(());
     }
     let hashes: Vec<&str> = ready.iter().map(|(_, d)| d.facts.hash.as_str()).collect();
-    let mut seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for (hash, canonical, path) in catalogue.documents_with_hashes(kb_id, &hashes).await? {
-        seen.entry(hash).or_default().push((canonical, path));
+    // Content (hash, format) → its originals, oldest first, with their canonical paths.
+    type Content = (String, Option<String>);
+    let mut originals: HashMap<Content, Vec<(Original, String)>> = HashMap::new();
+    for (id, hash, format, canonical) in catalogue.originals_with_hashes(kb_id, &hashes).await? {
+        originals
+            .entry((hash, format))
+            .or_default()
+            .push((Original::Stored(id), canonical));
     }
-    for (_, doc) in ready.iter_mut() {
-        let others = seen.entry(doc.facts.hash.clone()).or_default();
-        if let Some((_, other)) = others
+    for (i, (_, doc)) in ready.iter_mut().enumerate() {
+        let key = (doc.facts.hash.clone(), Some(doc.format.clone()));
+        let candidates = originals.entry(key).or_default();
+        doc.duplicate_of = candidates
             .iter()
-            .find(|(canonical, _)| *canonical != doc.facts.canonical_path)
-        {
-            doc.warnings
-                .push(format!("same content as {other} (when imported)"));
+            .find(|(_, canonical)| *canonical != doc.facts.canonical_path)
+            .map(|(original, _)| *original);
+        if doc.duplicate_of.is_none() {
+            // This one is the original of any later copy in the batch.
+            candidates.push((Original::InBatch(i), doc.facts.canonical_path.clone()));
         }
-        others.push((doc.facts.canonical_path.clone(), doc.facts.path.clone()));
     }
     Ok(())
 }
@@ -658,16 +669,21 @@ pub(crate) async fn ingest(
             state.processed += 1;
             last_file = Some(file);
         }
-        note_identical_content(catalogue, kb_id, &mut ready).await?;
+        mark_duplicates(catalogue, kb_id, &mut ready).await?;
         let refs: Vec<(i64, &PreparedDocument)> = ready.iter().map(|(j, d)| (*j, d)).collect();
         catalogue
             .store_documents(kb_id, &refs, &unchanged, embed)
             .await?;
         for (_, doc) in &ready {
-            debug!(path = %doc.facts.path, chunks = doc.chunks.len(), "indexed");
             summary.documents += 1;
-            summary.chunks += u32::try_from(doc.chunks.len()).unwrap_or(u32::MAX);
             state.documents += 1;
+            if doc.duplicate_of.is_some() {
+                debug!(path = %doc.facts.path, "stored as a duplicate");
+                summary.duplicates += 1;
+                continue;
+            }
+            debug!(path = %doc.facts.path, chunks = doc.chunks.len(), "indexed");
+            summary.chunks += u32::try_from(doc.chunks.len()).unwrap_or(u32::MAX);
         }
         state.current = last_file.map(|f| f.display().to_string());
         clock.stamp(&mut state);

@@ -406,47 +406,131 @@ async fn progress_hears_every_file_and_finishes_last() {
     assert!(last.files_per_second > 0.0 && !last.paused);
 }
 
+/// The documents of a knowledge base holding `term`'s passages, by path.
+async fn paths_found(t: &TestLibrary, kb_id: i64, term: &str) -> Vec<String> {
+    let mut paths: Vec<String> = t
+        .search(kb_id, term, 10)
+        .await
+        .into_iter()
+        .map(|h| h.path)
+        .collect();
+    paths.dedup();
+    paths
+}
+
 #[tokio::test]
-async fn identical_content_at_another_path_is_flagged() {
+async fn identical_files_are_stored_once_and_a_duplicate_takes_over_when_the_original_goes() {
     let t = TestLibrary::open().await;
     let kb = t.kb("重复").await;
-    let text = "季度报告：营业收入同比增长百分之十二。";
+    let text = "季度报告：营业收入同比增长百分之十二，研发投入创新高。";
     let first = write(&t.docs_dir().join("甲/报告.txt"), text);
     let second = write(&t.docs_dir().join("乙/报告副本.txt"), text);
     write(&t.docs_dir().join("丙.txt"), "另一份不同的文件。");
-    t.ingest(kb.id, &[t.docs_dir()]).await;
+    let summary = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(
+        (summary.documents, summary.duplicates),
+        (3, 1),
+        "{summary:?}"
+    );
     let docs = t.docs(kb.id).await;
-    let flagged: Vec<_> = docs.iter().filter(|d| !d.warnings.is_empty()).collect();
-    assert_eq!(flagged.len(), 1, "one of the pair is flagged: {docs:#?}");
-    let (flagged_path, other) = if flagged[0].path == shown(&second) {
+    let dups: Vec<_> = docs
+        .iter()
+        .filter(|d| d.status == DocumentStatus::Duplicate)
+        .collect();
+    assert_eq!(dups.len(), 1, "one of the pair is the duplicate: {docs:#?}");
+    let (copy, original) = if dups[0].path == shown(&second) {
         (&second, &first)
     } else {
         (&first, &second)
     };
-    assert_eq!(flagged[0].path, shown(flagged_path));
-    assert!(
-        flagged[0].warnings[0].contains(&shown(other)),
-        "{:?}",
-        flagged[0].warnings
+    let original_doc = t.doc(kb.id, original).await;
+    assert_eq!(dups[0].duplicate_of, Some(original_doc.id));
+    assert_eq!(
+        dups[0].duplicate_of_path.as_deref(),
+        Some(shown(original).as_str())
     );
-    // Both stay indexed and searchable; a later copy is flagged too.
-    assert!(docs.iter().all(|d| d.status == DocumentStatus::Indexed));
+    assert_eq!(dups[0].chunk_count, 0, "no passages of its own");
+    assert!(original_doc.chunk_count > 0);
+    // Its passages are stored once: a question finds them once, under the original.
+    assert_eq!(
+        paths_found(&t, kb.id, "研发投入").await,
+        vec![shown(original)]
+    );
+    t.assert_consistent(kb.id).await;
+
+    // A later copy elsewhere points at the same original; re-importing changes nothing.
     let third = write(&t.root().join("别处/报告.txt"), text);
-    t.ingest(kb.id, std::slice::from_ref(&third)).await;
-    let later = t.doc(kb.id, &third).await;
-    assert!(
-        later.warnings.iter().any(|w| w.contains("same content as")),
-        "{later:?}"
+    let later = t.ingest(kb.id, std::slice::from_ref(&third)).await;
+    assert_eq!(later.duplicates, 1);
+    assert_eq!(
+        t.doc(kb.id, &third).await.duplicate_of,
+        Some(original_doc.id)
     );
-    // Re-importing the unchanged folder adds no warning to the unflagged original.
-    t.ingest(kb.id, &[t.docs_dir()]).await;
-    let flagged_again = t
-        .docs(kb.id)
+    let again = t.ingest(kb.id, &[t.docs_dir()]).await;
+    assert_eq!(again.unchanged, 3, "{again:?}");
+
+    // The original is deleted: the oldest duplicate takes its passages; the other points at it.
+    t.lib
+        .delete_documents(&[original_doc.id])
         .await
-        .into_iter()
-        .filter(|d| !d.warnings.is_empty())
-        .count();
-    assert_eq!(flagged_again, 2);
+        .expect("delete the original");
+    let heir = t.doc(kb.id, copy).await;
+    assert_eq!(heir.status, DocumentStatus::Indexed, "{heir:?}");
+    assert_eq!(heir.chunk_count, original_doc.chunk_count);
+    assert_eq!(heir.duplicate_of, None);
+    assert_eq!(t.doc(kb.id, &third).await.duplicate_of, Some(heir.id));
+    assert_eq!(paths_found(&t, kb.id, "研发投入").await, vec![shown(copy)]);
+    t.assert_consistent(kb.id).await;
+
+    // The heir's file is edited: the remaining duplicate keeps the old passages, the heir gets
+    // the new ones.
+    write(copy, "季度报告（修订）：营业收入同比增长百分之十五。");
+    t.ingest(kb.id, std::slice::from_ref(copy)).await;
+    assert_eq!(
+        paths_found(&t, kb.id, "研发投入").await,
+        vec![shown(&third)]
+    );
+    assert_eq!(paths_found(&t, kb.id, "修订").await, vec![shown(copy)]);
+    let last = t.doc(kb.id, &third).await;
+    assert_eq!(
+        (last.status, last.duplicate_of),
+        (DocumentStatus::Indexed, None)
+    );
+    t.assert_consistent(kb.id).await;
+
+    // A knowledge base with duplicates can be deleted whole.
+    write(
+        &t.root().join("别处/又一份.txt"),
+        "又一份：营业收入同比增长百分之十二，研发投入创新高。",
+    );
+    t.ingest(kb.id, &[t.root().join("别处")]).await;
+    t.lib
+        .delete_kb(kb.id)
+        .await
+        .expect("delete the knowledge base");
+}
+
+#[tokio::test]
+async fn a_duplicate_whose_file_changes_becomes_a_document_of_its_own() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("副本变化").await;
+    let text = "会议纪要：下周一上午九点召开预算评审会。";
+    let a = write(&t.docs_dir().join("a/纪要.txt"), text);
+    t.ingest(kb.id, std::slice::from_ref(&a)).await;
+    let b = write(&t.docs_dir().join("b/纪要.txt"), text);
+    t.ingest(kb.id, std::slice::from_ref(&b)).await;
+    assert_eq!(t.doc(kb.id, &b).await.status, DocumentStatus::Duplicate);
+    write(&b, "会议纪要：预算评审会改到下周二下午。");
+    t.ingest(kb.id, std::slice::from_ref(&b)).await;
+    let doc = t.doc(kb.id, &b).await;
+    assert_eq!(
+        (doc.status, doc.duplicate_of),
+        (DocumentStatus::Indexed, None)
+    );
+    assert!(doc.chunk_count > 0);
+    assert_eq!(paths_found(&t, kb.id, "下周二").await, vec![shown(&b)]);
+    assert_eq!(paths_found(&t, kb.id, "九点").await, vec![shown(&a)]);
+    t.assert_consistent(kb.id).await;
 }
 
 #[tokio::test]

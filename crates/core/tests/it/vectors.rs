@@ -12,7 +12,7 @@ use lexinaut_core::{CancellationToken, Config, SearchFilter};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::backends::{env, free_port, live_chroma, live_xinference, skip, spawn_chroma};
-use crate::support::{write, TestLibrary};
+use crate::support::{shown, write, TestLibrary};
 
 /// A library wired to the live servers (Chroma at `chroma_url`).
 pub(crate) async fn library(chroma_url: &str, chat: bool) -> Option<TestLibrary> {
@@ -259,6 +259,44 @@ async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
     assert_eq!(
         chroma_ids(&t, &url, kb.id, &model).await,
         chunk_ids(&t).await
+    );
+
+    // A copy of that file elsewhere is a duplicate: nothing more to embed. When the original is
+    // deleted the copy takes over its passages with their vectors: nothing is embedded again
+    // and nothing leaves Chroma.
+    let copy = write(
+        &t.root().join("副本/翡翠.txt"),
+        "这块翡翠产自缅甸，颜色翠绿。",
+    );
+    let summary = t.ingest(kb.id, std::slice::from_ref(&copy)).await;
+    assert_eq!(summary.duplicates, 1, "{summary:?}");
+    assert_eq!(t.lib.vector_backlog().await.expect("backlog"), 0);
+    assert_eq!(jobs_follow_vectors(&t, &model).await, 0);
+    let before = chunk_ids(&t).await;
+    let original = t.doc(kb.id, &extra).await;
+    t.lib
+        .delete_documents(&[original.id])
+        .await
+        .expect("delete the original");
+    let report = drain(&t).await;
+    assert_eq!((report.embedded, report.deleted), (0, 0), "{report:?}");
+    assert_eq!(chunk_ids(&t).await, before);
+    assert_eq!(chroma_ids(&t, &url, kb.id, &model).await, before);
+    let found = t
+        .lib
+        .retrieve(
+            kb.id,
+            "缅甸翡翠",
+            &SearchFilter::default(),
+            RetrievalMode::Hybrid,
+            Default::default(),
+        )
+        .await
+        .expect("retrieval");
+    assert!(
+        found.citations.iter().any(|c| c.path == shown(&copy)),
+        "{:?}",
+        found.citations
     );
 }
 

@@ -6,7 +6,7 @@ function doc(id: number, name: string, extra: Partial<Document> = {}): Document 
   return {
     id, kb_id: 1, path: `/docs/${name}`, name, format: "text", title: null, page_count: null, pages_needing_ocr: [],
     size: 10, mtime_ms: 0, hash: "", status: "indexed", error: null, encoding: null, warnings: [], chunk_count: 1,
-    added_at: id, updated_at: id, ...extra,
+    added_at: id, updated_at: id, duplicate_of: null, duplicate_of_path: null, ...extra,
   };
 }
 
@@ -28,6 +28,17 @@ describe("document table", () => {
     expect(names({ text: "", format: null, status: "failed" })).toEqual([4, 5]);
     expect(names({ text: "", format: null, status: "indexed" })).toEqual([1, 2, 3]);
     expect(names({ text: " ", format: "pdf", status: "failed" })).toEqual([]);
+  });
+
+  it("a duplicate has a filter of its own and sorts between indexed and problem documents", () => {
+    const dup = doc(6, "报告10副本.pdf", { format: "pdf", status: "duplicate", duplicate_of: 1, duplicate_of_path: "/docs/报告10.pdf", chunk_count: 0 });
+    const all = [...docs, dup];
+    const ids = (status: "indexed" | "duplicate" | "failed") =>
+      filterDocuments(all, { text: "", format: null, status }).map((d) => d.id);
+    expect(ids("duplicate")).toEqual([6]);
+    expect(ids("indexed")).toEqual([1, 2, 3]);
+    expect(ids("failed")).toEqual([4, 5]);
+    expect(sortDocuments(all, "status", "asc").map((d) => d.id).slice(3)).toEqual([6, 5, 4]);
   });
 
   it("sorts names naturally and numbers numerically, both ways, stably", () => {

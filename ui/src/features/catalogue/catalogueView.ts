@@ -2,7 +2,7 @@
 // filtering, sorting, and which rows of a long list to render (the list is virtualized).
 import type { Document } from "../../bindings";
 
-export type StatusFilter = "all" | "indexed" | "failed";
+export type StatusFilter = "all" | "indexed" | "duplicate" | "failed";
 
 export interface DocFilter {
   /** Matched against the file name and the title, case-insensitively. */
@@ -18,6 +18,16 @@ export type SortDir = "asc" | "desc";
 /** Whether a document needs the user's attention: it failed, or its last re-import did. */
 export const hasProblem = (d: Document): boolean => d.status === "failed" || d.error !== null;
 
+/** Whether a document matches a status filter: needs attention, a duplicate, or plain indexed. */
+function statusMatches(d: Document, s: StatusFilter): boolean {
+  if (s === "all") return true;
+  if (s === "failed") return hasProblem(d);
+  return !hasProblem(d) && (d.status === "duplicate") === (s === "duplicate");
+}
+
+/** Orders problems last (ascending), duplicates between. */
+const statusRank = (d: Document): number => (hasProblem(d) ? 2 : d.status === "duplicate" ? 1 : 0);
+
 /** The folder a document's file is in. */
 export function folderOf(path: string): string {
   const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
@@ -30,7 +40,7 @@ export function filterDocuments(docs: readonly Document[], f: DocFilter): Docume
     (d) =>
       (needle === "" || d.name.toLowerCase().includes(needle) || (d.title ?? "").toLowerCase().includes(needle)) &&
       (f.format === null || d.format === f.format) &&
-      (f.status === "all" || (f.status === "failed") === hasProblem(d)),
+      statusMatches(d, f.status),
   );
 }
 
@@ -42,7 +52,7 @@ const compareBy: Record<SortKey, (a: Document, b: Document) => number> = {
   size: (a, b) => a.size - b.size,
   pages: (a, b) => (a.page_count ?? -1) - (b.page_count ?? -1),
   chunks: (a, b) => a.chunk_count - b.chunk_count,
-  status: (a, b) => Number(hasProblem(a)) - Number(hasProblem(b)),
+  status: (a, b) => statusRank(a) - statusRank(b),
   added: (a, b) => a.added_at - b.added_at,
 };
 
