@@ -262,9 +262,12 @@ impl SearchFilter {
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_");
-            q.push(" AND d.path LIKE ")
+            // A document's passages also belong to its duplicates' folders.
+            q.push(" AND (d.path LIKE ")
                 .push_bind(format!("{escaped}%"))
-                .push(" ESCAPE '\\'");
+                .push(" ESCAPE '\\' OR EXISTS (SELECT 1 FROM documents x WHERE x.duplicate_of = d.id AND x.path LIKE ")
+                .push_bind(format!("{escaped}%"))
+                .push(" ESCAPE '\\'))");
         }
         if !self.formats.is_empty() {
             q.push(" AND d.format IN (");

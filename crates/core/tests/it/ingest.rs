@@ -457,6 +457,17 @@ async fn identical_files_are_stored_once_and_a_duplicate_takes_over_when_the_ori
         vec![shown(original)]
     );
     t.assert_consistent(kb.id).await;
+    // A search limited to the copy's folder still finds them.
+    let in_copy_folder = lexinaut_core::SearchFilter {
+        folder: copy.parent().map(shown),
+        ..Default::default()
+    };
+    let hits = t
+        .lib
+        .search_with(kb.id, "研发投入", 5, &in_copy_folder)
+        .await
+        .expect("search in the copy's folder");
+    assert_eq!(hits.len(), 1, "{hits:?}");
 
     // A later copy elsewhere points at the same original; re-importing changes nothing.
     let third = write(&t.root().join("别处/报告.txt"), text);
