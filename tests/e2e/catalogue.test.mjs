@@ -157,19 +157,21 @@ test("a document is deleted from the table after confirming; its passages are go
   assert.equal(json("docs", "list", "--kb", "合同库").length, 4);
 });
 
-test("new chunking applies on re-index from the table, keeping the document", async () => {
+test("new chunking (in tokens) applies on re-index from the table, keeping the document", async () => {
   const { browser } = app;
   const before = json("docs", "list", "--kb", "合同库").find((d) => d.name === "年度报告.md");
   await (await byTestId(browser, "kb-manage")).click();
   await (await byTestId(browser, "kb-settings")).waitForExist({ timeout: 5000 });
   await (await byTestId(browser, "kb-settings-chunk-size")).setValue("64");
   await (await byTestId(browser, "kb-settings-chunk-overlap")).setValue("8");
+  // Sizes in tokens of the embedding model (estimated), not characters.
+  await (await byTestId(browser, "kb-settings-chunk-unit")).selectByAttribute("value", "tokens");
   await sleep(300);
   await browser.saveScreenshot(join(artifacts, "catalogue-kb-settings.png"));
   await (await byTestId(browser, "kb-settings-save")).click();
   await (await byTestId(browser, "kb-settings")).waitForExist({ reverse: true, timeout: 5000 });
   const kb = json("kb", "list").find((k) => k.name === "合同库");
-  assert.deepEqual([kb.chunk_size, kb.chunk_overlap], [64, 8]);
+  assert.deepEqual([kb.chunk_size, kb.chunk_overlap, kb.chunk_unit], [64, 8, "tokens"]);
   // Stored documents keep their passages until re-indexed.
   const chunks = async () => Number(await cellText(browser, "年度报告.md", "doc-chunks"));
   assert.equal(await chunks(), before.chunk_count);

@@ -243,6 +243,16 @@ export type ChatMessage = {
 	created_at: number | null,
 };
 
+/**  What chunk sizes count. */
+export type ChunkUnit = 
+/**  Characters (Unicode scalar values), as the old system did. */
+"chars" | 
+/**
+ *  Tokens, estimated for the knowledge base's embedding model (erring high), so a chunk
+ *  fits the model's input window.
+ */
+"tokens";
+
 /**  One source an answer may cite: a passage of a document with its exact span. */
 export type Citation = {
 	/**  The number the answer cites it by: `[n]`. */
@@ -535,10 +545,12 @@ export type KbDeletion = {
 
 /**  The settings of one knowledge base that can change after it was created. */
 export type KbSettings = {
-	/**  Chunk size in characters, for documents imported from now on. */
+	/**  Chunk size (in `chunk_unit`s), for documents imported from now on. */
 	chunk_size: number,
-	/**  Chunk overlap in characters, for documents imported from now on. */
+	/**  Chunk overlap (in `chunk_unit`s), for documents imported from now on. */
 	chunk_overlap: number,
+	/**  What size and overlap count (characters unless given). */
+	chunk_unit?: ChunkUnit,
 	/**  Its own embedding model (a model uid on Xinference); `None`: the configured default. */
 	embedding_model: string | null,
 };
@@ -549,10 +561,12 @@ export type KnowledgeBase = {
 	id: number,
 	/**  Unique name. */
 	name: string,
-	/**  Chunk size in characters. */
+	/**  Chunk size, in `chunk_unit`s. */
 	chunk_size: number,
-	/**  Chunk overlap in characters. */
+	/**  Chunk overlap, in `chunk_unit`s. */
 	chunk_overlap: number,
+	/**  What chunk size and overlap count: characters or estimated tokens. */
+	chunk_unit: ChunkUnit,
 	/**  Creation time, unix milliseconds. */
 	created_at: number,
 	/**  Documents in it (indexed or failed). */

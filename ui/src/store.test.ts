@@ -47,7 +47,7 @@ function memoryBackend() {
     createKb: async (name) => {
       if (kbs.some((k) => k.name === name))
         throw new BackendError({ code: "already_exists", message: `knowledge base "${name}" already exists` });
-      const kb = { id: kbs.length + 1, name, chunk_size: 512, chunk_overlap: 64, created_at: 0, document_count: 0, embedding_model: null };
+      const kb = { id: kbs.length + 1, name, chunk_size: 512, chunk_overlap: 64, chunk_unit: "chars" as const, created_at: 0, document_count: 0, embedding_model: null };
       kbs.push(kb);
       calls.push(`create:${name}`);
       return kb;

@@ -13,12 +13,15 @@ use lexinaut_core::{CancellationToken, Document, ImportProgress, KbSettings, Lib
 pub struct KbSettingsArgs {
     /// Knowledge base name.
     pub name: String,
-    /// Chunk size in characters, for files imported (or re-indexed) from now on.
+    /// Chunk size, for files imported (or re-indexed) from now on.
     #[arg(long)]
     pub chunk_size: Option<u32>,
-    /// Chunk overlap in characters, for files imported (or re-indexed) from now on.
+    /// Chunk overlap, for files imported (or re-indexed) from now on.
     #[arg(long)]
     pub chunk_overlap: Option<u32>,
+    /// What size and overlap count: chars, or tokens (estimated for the embedding model).
+    #[arg(long, value_name = "UNIT")]
+    pub chunk_unit: Option<lexinaut_core::ChunkUnit>,
     /// Embedding model uid on Xinference; `default` for the configured default.
     #[arg(long, value_name = "UID")]
     pub embedding_model: Option<String>,
@@ -92,6 +95,7 @@ pub async fn kb_settings(lib: &Library, args: KbSettingsArgs) -> anyhow::Result<
     let settings = KbSettings {
         chunk_size: args.chunk_size.unwrap_or(kb.chunk_size),
         chunk_overlap: args.chunk_overlap.unwrap_or(kb.chunk_overlap),
+        chunk_unit: args.chunk_unit.unwrap_or(kb.chunk_unit),
         embedding_model,
     };
     let kb = lib.update_kb_settings(kb.id, &settings).await?;
@@ -99,10 +103,14 @@ pub async fn kb_settings(lib: &Library, args: KbSettingsArgs) -> anyhow::Result<
         crate::output::json(&kb)?;
     } else {
         println!(
-            "{}: chunks of {} characters overlapping by {} (for files imported from now on; \
+            "{}: chunks of {} {} overlapping by {} (for files imported from now on; \
              `lexinaut docs reindex` applies them to stored documents), embedding model {}",
             kb.name,
             kb.chunk_size,
+            match kb.chunk_unit {
+                lexinaut_core::ChunkUnit::Chars => "characters",
+                lexinaut_core::ChunkUnit::Tokens => "tokens",
+            },
             kb.chunk_overlap,
             kb.embedding_model.as_deref().unwrap_or("default")
         );

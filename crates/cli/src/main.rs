@@ -168,12 +168,15 @@ enum KbCommand {
     Create {
         /// Its name.
         name: String,
-        /// Chunk size in characters.
+        /// Chunk size.
         #[arg(long, default_value_t = ChunkSpec::default().size)]
         chunk_size: u32,
-        /// Chunk overlap in characters.
+        /// Chunk overlap.
         #[arg(long, default_value_t = ChunkSpec::default().overlap)]
         chunk_overlap: u32,
+        /// What size and overlap count: chars, or tokens (estimated for the embedding model).
+        #[arg(long, value_name = "UNIT", default_value = "chars")]
+        chunk_unit: lexinaut_core::ChunkUnit,
         /// Print it as JSON.
         #[arg(long)]
         json: bool,
@@ -285,11 +288,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     name,
                     chunk_size,
                     chunk_overlap,
+                    chunk_unit,
                     json,
                 } => {
                     let spec = ChunkSpec {
                         size: chunk_size,
                         overlap: chunk_overlap,
+                        unit: chunk_unit,
                     };
                     let kb = lib.create_kb_with(&name, spec).await?;
                     if json {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::chunk::ChunkSpec;
+use crate::chunk::{ChunkSpec, ChunkUnit};
 use crate::error::CoreError;
 use crate::jobs::JobState;
 
@@ -21,10 +21,13 @@ pub struct KnowledgeBase {
     pub id: i64,
     /// Unique name.
     pub name: String,
-    /// Chunk size in characters.
+    /// Chunk size, in `chunk_unit`s.
     pub chunk_size: u32,
-    /// Chunk overlap in characters.
+    /// Chunk overlap, in `chunk_unit`s.
     pub chunk_overlap: u32,
+    /// What chunk size and overlap count: characters or estimated tokens.
+    #[sqlx(try_from = "String")]
+    pub chunk_unit: ChunkUnit,
     /// Creation time, unix milliseconds.
     #[specta(type = i32)]
     pub created_at: i64,
@@ -55,6 +58,7 @@ impl KnowledgeBase {
         ChunkSpec {
             size: self.chunk_size,
             overlap: self.chunk_overlap,
+            unit: self.chunk_unit,
         }
     }
 }
@@ -524,7 +528,8 @@ pub struct Catalogue {
     pub(crate) pool: SqlitePool,
 }
 
-const KB_COLUMNS: &str = "k.id, k.name, k.chunk_size, k.chunk_overlap, k.created_at, \
+const KB_COLUMNS: &str =
+    "k.id, k.name, k.chunk_size, k.chunk_overlap, k.chunk_unit, k.created_at, \
      (SELECT COUNT(*) FROM documents d WHERE d.kb_id = k.id) AS document_count, k.embedding_model";
 
 impl Catalogue {
@@ -568,11 +573,13 @@ impl Catalogue {
         }
         let spec = spec.validate().map_err(CoreError::InvalidInput)?;
         let inserted = sqlx::query(
-            "INSERT INTO knowledge_bases (name, chunk_size, chunk_overlap, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO knowledge_bases (name, chunk_size, chunk_overlap, chunk_unit, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(name)
         .bind(spec.size)
         .bind(spec.overlap)
+        .bind(spec.unit.as_str())
         .bind(now_ms())
         .execute(&self.pool)
         .await;
@@ -650,10 +657,11 @@ impl Catalogue {
     ) -> Result<KnowledgeBase, CoreError> {
         let spec = spec.validate().map_err(CoreError::InvalidInput)?;
         let updated = sqlx::query(
-            "UPDATE knowledge_bases SET chunk_size = ?, chunk_overlap = ? WHERE id = ?",
+            "UPDATE knowledge_bases SET chunk_size = ?, chunk_overlap = ?, chunk_unit = ? WHERE id = ?",
         )
         .bind(spec.size)
         .bind(spec.overlap)
+        .bind(spec.unit.as_str())
         .bind(id)
         .execute(&self.pool)
         .await?;

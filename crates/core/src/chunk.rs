@@ -1,15 +1,61 @@
 //! Chinese-aware chunking: cut near the size limit at a sentence end (。！？；\n …),
-//! else at a clause mark, else at whitespace, else hard; consecutive chunks overlap.
+//! else at a clause mark, else at whitespace, else hard; consecutive chunks overlap. Sizes count
+//! characters, or estimated tokens of the knowledge base's embedding model.
 
 use serde::{Deserialize, Serialize};
 
-/// Chunk size and overlap, in characters (Unicode scalar values).
+use crate::chat::prompt::TokenRatio;
+
+/// Chunk size and overlap, in characters (Unicode scalar values) or estimated tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct ChunkSpec {
-    /// Maximum characters in a chunk.
+    /// Maximum size of a chunk.
     pub size: u32,
-    /// Characters shared by consecutive chunks.
+    /// Size shared by consecutive chunks.
     pub overlap: u32,
+    /// What `size` and `overlap` count.
+    #[serde(default)]
+    pub unit: ChunkUnit,
+}
+
+/// What chunk sizes count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkUnit {
+    /// Characters (Unicode scalar values), as the old system did.
+    #[default]
+    Chars,
+    /// Tokens, estimated for the knowledge base's embedding model (erring high), so a chunk
+    /// fits the model's input window.
+    Tokens,
+}
+
+impl ChunkUnit {
+    /// Its name in the catalogue, the CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chars => "chars",
+            Self::Tokens => "tokens",
+        }
+    }
+}
+
+impl TryFrom<String> for ChunkUnit {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for ChunkUnit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "chars" | "characters" => Ok(Self::Chars),
+            "tokens" => Ok(Self::Tokens),
+            other => Err(format!("unknown chunk unit {other:?} (chars or tokens)")),
+        }
+    }
 }
 
 impl Default for ChunkSpec {
@@ -17,11 +63,21 @@ impl Default for ChunkSpec {
         Self {
             size: 512,
             overlap: 64,
+            unit: ChunkUnit::Chars,
         }
     }
 }
 
 impl ChunkSpec {
+    /// A spec counting characters.
+    pub fn chars(size: u32, overlap: u32) -> Self {
+        Self {
+            size,
+            overlap,
+            unit: ChunkUnit::Chars,
+        }
+    }
+
     /// Checks that the spec can make progress: a positive size and an overlap under half of it.
     pub fn validate(self) -> Result<Self, String> {
         if self.size < 16 {
@@ -37,6 +93,56 @@ impl ChunkSpec {
             ));
         }
         Ok(self)
+    }
+}
+
+/// How much each character counts towards a chunk's size, in thousandths of the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measure {
+    cjk: u64,
+    other: u64,
+}
+
+impl Measure {
+    /// Every character counts one.
+    pub const CHARS: Self = Self {
+        cjk: 1000,
+        other: 1000,
+    };
+
+    /// Estimated tokens of a model family's tokenizer.
+    pub fn tokens(ratio: TokenRatio) -> Self {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let milli = |x: f64| (x * 1000.0).ceil().max(1.0) as u64;
+        Self {
+            cjk: milli(ratio.per_cjk_char),
+            other: milli(1.0 / ratio.chars_per_token),
+        }
+    }
+
+    /// The measure of `spec`'s unit; token estimates follow `model` (the embedding model, when
+    /// the knowledge base has one; a cautious middle otherwise).
+    pub fn of(spec: ChunkSpec, model: Option<&str>) -> Self {
+        match spec.unit {
+            ChunkUnit::Chars => Self::CHARS,
+            ChunkUnit::Tokens => Self::tokens(TokenRatio::for_model(model.unwrap_or(""))),
+        }
+    }
+
+    fn cost(self, c: char) -> u64 {
+        if crate::chat::prompt::is_cjk(c) {
+            self.cjk
+        } else {
+            self.other
+        }
+    }
+
+    /// The size of `text` in whole units, rounded up.
+    pub fn size_of(self, text: &str) -> u64 {
+        text.chars()
+            .map(|c| self.cost(c))
+            .sum::<u64>()
+            .div_ceil(1000)
     }
 }
 
@@ -75,33 +181,54 @@ fn char_bounds(text: &str) -> Vec<usize> {
         .collect()
 }
 
-/// Splits `text` into chunks per `spec` (which must have passed [`ChunkSpec::validate`]).
-/// Chunks cover the text without gaps; each starts `overlap` characters before the previous end.
+/// Splits `text` into chunks per `spec` (which must have passed [`ChunkSpec::validate`]), token
+/// sizes estimated with no particular model in mind. Chunks cover the text without gaps; each
+/// starts `overlap` before the previous end.
 pub fn split(text: &str, spec: ChunkSpec) -> Vec<Chunk> {
-    split_keeping(text, &[], spec)
+    split_keeping(text, &[], spec, Measure::of(spec, None))
 }
 
-/// [`split`], avoiding cuts inside the `keep` spans (sorted, non-overlapping character ranges,
-/// e.g. table rows): a cut that would fall inside one moves to its start, unless the span is
-/// too long for that (then it is cut like any text).
-pub fn split_keeping(text: &str, keep: &[(usize, usize)], spec: ChunkSpec) -> Vec<Chunk> {
-    let size = spec.size as usize;
-    let overlap = spec.overlap as usize;
+/// [`split`] measuring with `measure`, avoiding cuts inside the `keep` spans (sorted,
+/// non-overlapping character ranges, e.g. table rows): a cut that would fall inside one moves to
+/// its start, unless the span is too long for that (then it is cut like any text).
+pub fn split_keeping(
+    text: &str,
+    keep: &[(usize, usize)],
+    spec: ChunkSpec,
+    measure: Measure,
+) -> Vec<Chunk> {
+    let size = u64::from(spec.size) * 1000;
+    let overlap = u64::from(spec.overlap) * 1000;
+    // Never cut so early that the next chunk would not move forward, nor in the first half.
+    let half = u64::from((spec.size / 2).max(spec.overlap + 1)) * 1000;
     // Byte offset of every character boundary, so char spans slice the &str directly.
     let bounds = char_bounds(text);
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len();
-    let mut out = Vec::with_capacity(n / size.saturating_sub(overlap).max(1) + 1);
+    // cost[i]: the size of the first i characters.
+    let mut cost = Vec::with_capacity(n + 1);
+    cost.push(0u64);
+    for &c in &chars {
+        cost.push(cost[cost.len() - 1] + measure.cost(c));
+    }
+    // The first index at or after `from` whose prefix exceeds `limit`... as a count from `from`.
+    let first_over = |from: usize, limit: u64| -> usize {
+        from + cost[from..].partition_point(|&p| p - cost[from] <= limit)
+    };
+    let mut out = Vec::with_capacity(cost[n] as usize / (size - overlap).max(1) as usize + 1);
     let mut start = 0;
     while start < n {
-        let end = if n - start <= size {
+        let end = if cost[n] - cost[start] <= size {
             n
         } else {
-            keep_whole(
-                keep,
-                cut_point(&chars, start, size, overlap),
-                start + overlap,
-            )
+            // The furthest end within the size (at least one character).
+            let hard = (first_over(start, size) - 1).max(start + 1);
+            let earliest = (start + cost[start..].partition_point(|&p| p - cost[start] < half))
+                .clamp(start + 1, hard);
+            // A kept span may pull the cut back, but not to where the next chunk would not
+            // move forward (its start must leave more than the overlap behind).
+            let floor = first_over(start, overlap) - 1;
+            keep_whole(keep, cut_point(&chars, earliest, hard), floor)
         };
         out.push(Chunk {
             start,
@@ -111,7 +238,9 @@ pub fn split_keeping(text: &str, keep: &[(usize, usize)], spec: ChunkSpec) -> Ve
         if end == n {
             break;
         }
-        start = end - overlap;
+        // The next chunk starts where `overlap` of this one's end remains.
+        let back = cost[..=end].partition_point(|&p| cost[end] - p > overlap);
+        start = back.clamp(start + 1, end);
     }
     out
 }
@@ -134,9 +263,10 @@ pub fn split_regions(
     regions: &[(usize, usize)],
     keep: &[(usize, usize)],
     spec: ChunkSpec,
+    measure: Measure,
 ) -> Vec<Chunk> {
     if regions.is_empty() {
-        return split_keeping(text, keep, spec);
+        return split_keeping(text, keep, spec, measure);
     }
     let bounds = char_bounds(text);
     let n = bounds.len() - 1;
@@ -153,7 +283,7 @@ pub fn split_regions(
             .map(|&(s, e)| (s - start, e - start))
             .collect();
         out.extend(
-            split_keeping(region, &local, spec)
+            split_keeping(region, &local, spec, measure)
                 .into_iter()
                 .map(|c| Chunk {
                     start: c.start + start,
@@ -165,11 +295,8 @@ pub fn split_regions(
     out
 }
 
-/// Where to end a chunk starting at `start`: the best boundary in its second half.
-fn cut_point(chars: &[char], start: usize, size: usize, overlap: usize) -> usize {
-    let hard = start + size;
-    // Never cut so early that the next chunk would not move forward, nor in the first half.
-    let earliest = start + (size / 2).max(overlap + 1);
+/// Where to end a chunk that may end anywhere from `earliest` to `hard`: the best boundary.
+fn cut_point(chars: &[char], earliest: usize, hard: usize) -> usize {
     let window = &chars[earliest..hard];
     let after = |i: usize| {
         // Keep closing quotes and brackets with the sentence they end.
@@ -216,7 +343,9 @@ mod tests {
     }
 
     fn spec(size: u32, overlap: u32) -> ChunkSpec {
-        ChunkSpec { size, overlap }.validate().expect("valid spec")
+        ChunkSpec::chars(size, overlap)
+            .validate()
+            .expect("valid spec")
     }
 
     #[test]
@@ -276,7 +405,13 @@ mod tests {
     #[test]
     fn regions_are_split_separately() {
         let text = format!("{}\n\n{}", "甲".repeat(50), "乙".repeat(50));
-        let c = split_regions(&text, &[(0, 50), (52, 102)], &[], spec(32, 8));
+        let c = split_regions(
+            &text,
+            &[(0, 50), (52, 102)],
+            &[],
+            spec(32, 8),
+            Measure::CHARS,
+        );
         assert!(c.iter().all(|c| c.end <= 50 || c.start >= 52));
         assert!(c
             .iter()
@@ -299,7 +434,7 @@ mod tests {
             keep.push((at, at + n));
             at += n + 1;
         }
-        let chunks = split_keeping(&text, &keep, spec(64, 8));
+        let chunks = split_keeping(&text, &keep, spec(64, 8), Measure::CHARS);
         for c in &chunks[..chunks.len() - 1] {
             assert!(
                 keep.iter().any(|&(s, _)| s == c.end) || keep.iter().any(|&(_, e)| e == c.end),
@@ -311,19 +446,40 @@ mod tests {
     }
 
     #[test]
+    fn a_token_size_holds_fewer_chinese_characters_than_the_same_character_size() {
+        let text = "营业收入同比增长，研发投入继续增加。".repeat(40);
+        let tokens = ChunkSpec {
+            size: 96,
+            overlap: 12,
+            unit: ChunkUnit::Tokens,
+        };
+        // An unknown model's tokenizer counts 1.5 tokens a Chinese character: 96 tokens hold
+        // at most 64 characters.
+        let measure = Measure::of(tokens, Some("bge-large-zh-v1.5"));
+        let chunks = split_keeping(&text, &[], tokens, measure);
+        assert!(chunks.len() > 1);
+        for c in &chunks {
+            assert!(c.end - c.start <= 64, "{} characters", c.end - c.start);
+            assert!(measure.size_of(&c.text) <= 96);
+        }
+        // A Chinese-trained tokenizer (0.8 a character) fits more characters than 96.
+        let qwen = Measure::of(tokens, Some("qwen2.5-7b-instruct"));
+        let wide = split_keeping(&text, &[], tokens, qwen);
+        assert!(wide.iter().any(|c| c.end - c.start > 96));
+        // Counting characters, nothing changes from before.
+        assert_eq!(
+            split(&text, spec(96, 12)),
+            split_keeping(&text, &[], spec(96, 12), Measure::CHARS)
+        );
+        assert!(split(&text, spec(96, 12))
+            .iter()
+            .all(|c| c.end - c.start <= 96));
+    }
+
+    #[test]
     fn invalid_specs_are_refused() {
-        assert!(ChunkSpec {
-            size: 8,
-            overlap: 0
-        }
-        .validate()
-        .is_err());
-        assert!(ChunkSpec {
-            size: 100,
-            overlap: 50
-        }
-        .validate()
-        .is_err());
+        assert!(ChunkSpec::chars(8, 0).validate().is_err());
+        assert!(ChunkSpec::chars(100, 50).validate().is_err());
     }
 }
 
@@ -367,7 +523,7 @@ mod properties {
         #[test]
         fn chunks_cover_overlap_and_round_trip(text in text_strategy(), size in 16u32..200, overlap_pct in 0u32..50) {
             let overlap = (size * overlap_pct / 100).min(size / 2 - 1);
-            let spec = ChunkSpec { size, overlap }.validate().expect("valid");
+            let spec = ChunkSpec::chars(size, overlap).validate().expect("valid");
             let chars: Vec<char> = text.chars().collect();
             let chunks = split(&text, spec);
             if chars.is_empty() {
@@ -387,14 +543,42 @@ mod properties {
             }
         }
 
+        /// Counting estimated tokens: chunks still cover the text and advance; each fits the
+        /// token size (unless one character alone exceeds it) and the part shared with the next
+        /// chunk fits the token overlap.
+        #[test]
+        fn token_chunks_fit_their_budget(text in text_strategy(), size in 16u32..200, overlap_pct in 0u32..50, zh_model in any::<bool>()) {
+            let overlap = (size * overlap_pct / 100).min(size / 2 - 1);
+            let spec = ChunkSpec { size, overlap, unit: ChunkUnit::Tokens }.validate().expect("valid");
+            let measure = Measure::of(spec, Some(if zh_model { "qwen2.5-instruct" } else { "bge-small-en" }));
+            let chars: Vec<char> = text.chars().collect();
+            let chunks = split_keeping(&text, &[], spec, measure);
+            if chars.is_empty() {
+                prop_assert!(chunks.is_empty());
+                return Ok(());
+            }
+            prop_assert_eq!(chunks[0].start, 0);
+            prop_assert_eq!(chunks.last().map(|c| c.end), Some(chars.len()));
+            for w in chunks.windows(2) {
+                prop_assert!(w[1].start > w[0].start && w[1].end > w[0].end && w[1].start <= w[0].end);
+                let shared: String = chars[w[1].start..w[0].end].iter().collect();
+                prop_assert!(measure.size_of(&shared) <= u64::from(overlap) + 1, "shared {:?}", shared);
+            }
+            for c in &chunks {
+                prop_assert!(measure.size_of(&c.text) <= u64::from(size) || c.end - c.start == 1);
+                let span: String = chars[c.start..c.end].iter().collect();
+                prop_assert_eq!(&span, &c.text);
+            }
+        }
+
         /// With regions (pages), no chunk crosses a region boundary and each region is covered.
         #[test]
         fn regions_are_respected(a in text_strategy(), b in text_strategy(), size in 16u32..120) {
-            let spec = ChunkSpec { size, overlap: size / 8 }.validate().expect("valid");
+            let spec = ChunkSpec::chars(size, size / 8).validate().expect("valid");
             let text = format!("{a}\n\n{b}");
             let na = a.chars().count();
             let regions = [(0, na), (na + 2, na + 2 + b.chars().count())];
-            let chunks = split_regions(&text, &regions, &[], spec);
+            let chunks = split_regions(&text, &regions, &[], spec, Measure::CHARS);
             for c in &chunks {
                 prop_assert!(regions.iter().any(|&(s, e)| c.start >= s && c.end <= e));
             }

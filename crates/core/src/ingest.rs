@@ -253,6 +253,8 @@ struct PrepareContext {
     known: HashMap<String, KnownFile>,
     timeout: std::time::Duration,
     spec: ChunkSpec,
+    /// How `spec` counts: characters, or the embedding model's estimated tokens.
+    measure: chunk::Measure,
     limits: Limits,
     segmenter: Arc<Segmenter>,
 }
@@ -398,22 +400,28 @@ fn prepare(path: &Path, ctx: &PrepareContext, step: &dyn Fn(JobState)) -> Prepar
     // Segment the document once; each chunk takes the tokens inside its span (overlaps are not
     // segmented twice).
     let spans = ctx.segmenter.token_spans(&extracted.text);
-    let chunks = chunk::split_regions(&extracted.text, &regions, &extracted.table_rows, ctx.spec)
-        .into_iter()
-        .filter(|c| c.text.chars().any(|ch| !ch.is_whitespace()))
-        .map(|c| PreparedChunk {
-            page: extracted.page_at(c.start),
-            heading_path: extracted
-                .heading_path(c.start)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            tokens: Segmenter::index_text_within(&spans, c.start, c.end),
-            start: c.start,
-            end: c.end,
-            text: c.text,
-        })
-        .collect();
+    let chunks = chunk::split_regions(
+        &extracted.text,
+        &regions,
+        &extracted.table_rows,
+        ctx.spec,
+        ctx.measure,
+    )
+    .into_iter()
+    .filter(|c| c.text.chars().any(|ch| !ch.is_whitespace()))
+    .map(|c| PreparedChunk {
+        page: extracted.page_at(c.start),
+        heading_path: extracted
+            .heading_path(c.start)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        tokens: Segmenter::index_text_within(&spans, c.start, c.end),
+        start: c.start,
+        end: c.end,
+        text: c.text,
+    })
+    .collect();
     Prepared::Ready(PreparedDocument {
         facts,
         format: format.name().to_owned(),
@@ -477,6 +485,7 @@ pub(crate) async fn ingest(
     paths: Vec<PathBuf>,
     reextract: bool,
     embed: bool,
+    measure: chunk::Measure,
     progress: &(dyn Fn(ImportProgress) + Send + Sync),
     control: ImportControl,
 ) -> Result<ImportSummary, CoreError> {
@@ -541,6 +550,7 @@ pub(crate) async fn ingest(
         known,
         timeout: std::time::Duration::from_secs(config.file_timeout_secs),
         spec: kb.chunk_spec(),
+        measure,
         limits: config.limits(),
         segmenter,
     });

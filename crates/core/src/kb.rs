@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::catalogue::{KbDeletion, KnowledgeBase};
-use crate::chunk::ChunkSpec;
+use crate::chunk::{ChunkSpec, ChunkUnit};
 use crate::error::CoreError;
 use crate::ingest::{ImportControl, ImportProgress, ImportSummary};
 use crate::watch::WatchEvent;
@@ -17,10 +17,13 @@ use crate::Library;
 /// The settings of one knowledge base that can change after it was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct KbSettings {
-    /// Chunk size in characters, for documents imported from now on.
+    /// Chunk size (in `chunk_unit`s), for documents imported from now on.
     pub chunk_size: u32,
-    /// Chunk overlap in characters, for documents imported from now on.
+    /// Chunk overlap (in `chunk_unit`s), for documents imported from now on.
     pub chunk_overlap: u32,
+    /// What size and overlap count (characters unless given).
+    #[serde(default)]
+    pub chunk_unit: ChunkUnit,
     /// Its own embedding model (a model uid on Xinference); `None`: the configured default.
     pub embedding_model: Option<String>,
 }
@@ -46,6 +49,7 @@ impl Library {
         let spec = ChunkSpec {
             size: settings.chunk_size,
             overlap: settings.chunk_overlap,
+            unit: settings.chunk_unit,
         }
         .validate()
         .map_err(CoreError::InvalidInput)?;

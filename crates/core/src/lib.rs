@@ -25,7 +25,7 @@ pub use catalogue::{
     Catalogue, CatalogueCounts, Document, DocumentFile, DocumentMove, DocumentStatus, Hit,
     KbDeletion, KnowledgeBase, SearchFilter,
 };
-pub use chunk::ChunkSpec;
+pub use chunk::{ChunkSpec, ChunkUnit};
 pub use config::{BackendConfig, Config};
 pub use doctor::{BackendStatus, ConfiguredModels, DoctorReport, ModelStatus};
 pub use error::{ApiError, CoreError, ErrorCode};
@@ -278,7 +278,13 @@ impl Library {
             .collect();
         // With vectors, a stored document's job waits in `embedding` until the embedder has
         // stored its last vector.
-        let embed = self.vectors_enabled() && self.embedding_model_of(kb_id).await?.is_some();
+        let model = self.embedding_model_of(kb_id).await?;
+        let embed = self.vectors_enabled() && model.is_some();
+        // Chunk sizes in tokens are estimated for the model the passages are embedded with.
+        let measure = chunk::Measure::of(
+            self.catalogue.kb(kb_id).await?.chunk_spec(),
+            model.as_deref(),
+        );
         let summary = ingest::ingest(
             &self.catalogue,
             Arc::clone(&self.segmenter),
@@ -287,6 +293,7 @@ impl Library {
             paths,
             reextract,
             embed,
+            measure,
             progress,
             control,
         )

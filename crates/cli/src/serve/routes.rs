@@ -269,6 +269,8 @@ struct NewKb {
     name: String,
     chunk_size: Option<u32>,
     chunk_overlap: Option<u32>,
+    #[serde(default)]
+    chunk_unit: lexinaut_core::ChunkUnit,
 }
 
 #[instrument(skip_all, fields(name = %body.name))]
@@ -277,6 +279,7 @@ async fn create_kb(State(state): Shared, ApiJson(body): ApiJson<NewKb>) -> ApiRe
     let spec = ChunkSpec {
         size: body.chunk_size.unwrap_or(default.size),
         overlap: body.chunk_overlap.unwrap_or(default.overlap),
+        unit: body.chunk_unit,
     };
     let kb = state.library.create_kb_with(&body.name, spec).await?;
     Ok((StatusCode::CREATED, Json(kb)).into_response())

@@ -70,6 +70,32 @@ fn kb_create_with_chunk_options() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(stderr(&out).contains("too small"), "{}", stderr(&out));
+    assert_eq!(kb["chunk_unit"], "chars");
+
+    // Sizes in tokens (estimated for the embedding model); a settings change keeps the unit.
+    let kb = s.json([
+        "kb",
+        "create",
+        "词元",
+        "--chunk-size",
+        "256",
+        "--chunk-overlap",
+        "32",
+        "--chunk-unit",
+        "tokens",
+        "--json",
+    ]);
+    assert_eq!(kb["chunk_unit"], "tokens");
+    let kb = s.json(["kb", "settings", "词元", "--chunk-size", "300", "--json"]);
+    assert_eq!(
+        (kb["chunk_size"].as_u64(), kb["chunk_unit"].as_str()),
+        (Some(300), Some("tokens"))
+    );
+    let kb = s.json(["kb", "settings", "词元", "--chunk-unit", "chars", "--json"]);
+    assert_eq!(kb["chunk_unit"], "chars");
+    let out = s.run(["kb", "create", "坏单位", "--chunk-unit", "words"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("chars or tokens"), "{}", stderr(&out));
 }
 
 #[test]

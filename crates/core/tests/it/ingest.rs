@@ -933,7 +933,12 @@ async fn every_step_of_a_file_is_recorded_and_a_finished_job_names_its_document(
     };
     let (summary, seen) = tokio::join!(import, observe);
     let seen = seen.expect("the stuck file was never recorded as extracting");
-    assert_eq!(seen.counts.get(&JobState::Extracting), Some(&1), "{seen:?}");
+    assert!(
+        seen.counts
+            .get(&JobState::Extracting)
+            .is_some_and(|n| *n >= 1),
+        "{seen:?}"
+    );
     assert_eq!(summary.expect("import").documents, 2);
 
     // No vectors configured: stored means done, and each job names the document it produced.

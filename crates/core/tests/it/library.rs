@@ -3,7 +3,7 @@
 //! doctor report and the boundary error shape.
 
 use lexinaut_core::{
-    ApiError, CancellationToken, ChunkSpec, CoreError, ErrorCode, KbSettings, Library,
+    ApiError, CancellationToken, ChunkSpec, ChunkUnit, CoreError, ErrorCode, KbSettings, Library,
 };
 
 use crate::support::{test_config, write, TestLibrary, TEA};
@@ -76,13 +76,7 @@ async fn create_kb_and_list_sorted_by_name() {
 
     let custom = t
         .lib
-        .create_kb_with(
-            "小块",
-            ChunkSpec {
-                size: 100,
-                overlap: 10,
-            },
-        )
+        .create_kb_with("小块", ChunkSpec::chars(100, 10))
         .await
         .expect("create with spec");
     assert_eq!((custom.chunk_size, custom.chunk_overlap), (100, 10));
@@ -97,6 +91,60 @@ async fn create_kb_and_list_sorted_by_name() {
 
     let found = t.lib.kb_by_name(" 法规 ").await.expect("by name, trimmed");
     assert_eq!(found.id, b.id);
+}
+
+#[tokio::test]
+async fn chunk_sizes_can_count_tokens() {
+    let t = TestLibrary::open().await;
+    let spec = ChunkSpec {
+        size: 96,
+        overlap: 12,
+        unit: ChunkUnit::Tokens,
+    };
+    let kb = t
+        .lib
+        .create_kb_with("按词元", spec)
+        .await
+        .expect("create with a token spec");
+    assert_eq!(kb.chunk_spec(), spec);
+    let file = write(
+        &t.docs_dir().join("长文.txt"),
+        "营业收入同比增长，研发投入继续增加。".repeat(60),
+    );
+    t.ingest(kb.id, &[file]).await;
+    let hits = t.search(kb.id, "研发投入", 50).await;
+    assert!(hits.len() > 5, "{} passages", hits.len());
+    // No embedding model: a cautious 1.5 tokens a Chinese character, so at most 64 characters.
+    for h in &hits {
+        assert!(
+            h.text.chars().count() <= 64,
+            "{} characters",
+            h.text.chars().count()
+        );
+    }
+    // Settings keep the unit unless told otherwise; back to characters, a re-index follows it.
+    let back = t
+        .lib
+        .update_kb_settings(
+            kb.id,
+            &KbSettings {
+                chunk_size: 96,
+                chunk_overlap: 12,
+                chunk_unit: ChunkUnit::Chars,
+                embedding_model: None,
+            },
+        )
+        .await
+        .expect("settings");
+    assert_eq!(back.chunk_unit, ChunkUnit::Chars);
+    let ids: Vec<i64> = t.docs(kb.id).await.iter().map(|d| d.id).collect();
+    t.lib
+        .reindex_documents(&ids, &|_| {}, CancellationToken::new())
+        .await
+        .expect("reindex");
+    let hits = t.search(kb.id, "研发投入", 50).await;
+    assert!(hits.iter().any(|h| h.text.chars().count() > 64));
+    assert!(hits.iter().all(|h| h.text.chars().count() <= 96));
 }
 
 #[tokio::test]
@@ -131,7 +179,7 @@ async fn unusable_chunk_spec_is_invalid_input() {
     for (size, overlap) in [(8, 0), (100, 50), (100, 80)] {
         let result = t
             .lib
-            .create_kb_with("坏参数", ChunkSpec { size, overlap })
+            .create_kb_with("坏参数", ChunkSpec::chars(size, overlap))
             .await;
         assert!(
             matches!(result, Err(CoreError::InvalidInput(_))),
@@ -264,6 +312,7 @@ async fn kb_settings_change_chunking_for_later_imports_and_the_embedding_model()
     let settings = KbSettings {
         chunk_size: 100,
         chunk_overlap: 10,
+        chunk_unit: ChunkUnit::Chars,
         embedding_model: Some(" bge-small-zh ".into()),
     };
     let updated = t
@@ -271,13 +320,7 @@ async fn kb_settings_change_chunking_for_later_imports_and_the_embedding_model()
         .update_kb_settings(kb.id, &settings)
         .await
         .expect("update");
-    assert_eq!(
-        updated.chunk_spec(),
-        ChunkSpec {
-            size: 100,
-            overlap: 10
-        }
-    );
+    assert_eq!(updated.chunk_spec(), ChunkSpec::chars(100, 10));
     assert_eq!(updated.embedding_model.as_deref(), Some("bge-small-zh"));
     // Stored documents keep their chunks until they are imported again.
     assert_eq!(t.doc(kb.id, &go).await.chunk_count, before);
@@ -312,6 +355,7 @@ async fn kb_settings_change_chunking_for_later_imports_and_the_embedding_model()
     let bad = KbSettings {
         chunk_size: 100,
         chunk_overlap: 60,
+        chunk_unit: ChunkUnit::Chars,
         embedding_model: Some("other".into()),
     };
     assert!(matches!(
@@ -319,13 +363,7 @@ async fn kb_settings_change_chunking_for_later_imports_and_the_embedding_model()
         Err(CoreError::InvalidInput(_))
     ));
     let unchanged = t.lib.kb_by_name("设置").await.expect("kb");
-    assert_eq!(
-        unchanged.chunk_spec(),
-        ChunkSpec {
-            size: 100,
-            overlap: 10
-        }
-    );
+    assert_eq!(unchanged.chunk_spec(), ChunkSpec::chars(100, 10));
     assert_eq!(unchanged.embedding_model, None);
     assert!(matches!(
         t.lib.update_kb_settings(424_242, &default).await,

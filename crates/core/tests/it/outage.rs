@@ -152,6 +152,7 @@ async fn a_new_embedding_model_is_built_while_the_old_set_keeps_serving() {
                 &KbSettings {
                     chunk_size: kb.chunk_size,
                     chunk_overlap: kb.chunk_overlap,
+                    chunk_unit: kb.chunk_unit,
                     embedding_model: Some(uid.clone()),
                 },
             )

@@ -60,13 +60,7 @@ async fn phrase_from_the_middle_of_a_document_finds_it_first() {
     let default_kb = t.kb("默认分块").await;
     let small_kb = t
         .lib
-        .create_kb_with(
-            "小分块",
-            ChunkSpec {
-                size: 48,
-                overlap: 16,
-            },
-        )
+        .create_kb_with("小分块", ChunkSpec::chars(48, 16))
         .await
         .expect("kb");
     let paths = t.write_samples();
@@ -161,13 +155,7 @@ async fn hit_spans_are_the_chunk_text_in_the_extracted_text() {
     let t = TestLibrary::open().await;
     let kb = t
         .lib
-        .create_kb_with(
-            "分块",
-            ChunkSpec {
-                size: 40,
-                overlap: 10,
-            },
-        )
+        .create_kb_with("分块", ChunkSpec::chars(40, 10))
         .await
         .expect("kb");
     let paths = t.write_samples();
