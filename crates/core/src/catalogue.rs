@@ -1,6 +1,7 @@
 //! The SQLite catalogue (WAL, migrations): knowledge bases, documents, chunks, keyword index
 //! and jobs. Every read and write of persistent state goes through `Catalogue`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -365,55 +366,66 @@ pub(crate) struct UnchangedFiles {
 /// Rows per multi-row INSERT: 500 × 8 columns stays far below SQLite's 32,766 bound variables.
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
+/// Documents per multi-row upsert (18 values each).
+const DOCUMENTS_PER_STATEMENT: usize = 150;
+
 fn as_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Inserts or updates a document row for a successful import; returns its id.
-async fn upsert_document(
+/// Inserts or updates documents in one statement; returns each row's id with its canonical path
+/// (the row's identity in the knowledge base: RETURNING order is not relied on).
+async fn upsert_documents(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     kb_id: i64,
-    doc: &PreparedDocument,
-    duplicate_of: Option<i64>,
+    docs: &[(&PreparedDocument, Option<i64>)],
     now: i64,
-) -> Result<i64, CoreError> {
-    let warnings = serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into());
-    let chunk_count = if duplicate_of.is_some() {
-        0
-    } else {
-        as_i64(doc.chunks.len())
-    };
-    Ok(sqlx::query_scalar(
+) -> Result<Vec<(i64, String)>, CoreError> {
+    let mut q = sqlx::QueryBuilder::new(
         "INSERT INTO documents (kb_id, path, canonical_path, format, title, page_count, \
            pages_needing_ocr, size, mtime_ms, hash, status, error, encoding, warnings, chunk_count, \
-           duplicate_of, added_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
+           duplicate_of, added_at, updated_at) ",
+    );
+    q.push_values(docs, |mut b, (doc, duplicate_of)| {
+        let chunk_count = if duplicate_of.is_some() {
+            0
+        } else {
+            as_i64(doc.chunks.len())
+        };
+        b.push_bind(kb_id)
+            .push_bind(&doc.facts.path)
+            .push_bind(&doc.facts.canonical_path)
+            .push_bind(&doc.format)
+            .push_bind(&doc.title)
+            .push_bind(doc.page_count)
+            .push_bind(
+                serde_json::to_string(&doc.pages_needing_ocr).unwrap_or_else(|_| "[]".into()),
+            )
+            .push_bind(doc.facts.size)
+            .push_bind(doc.facts.mtime_ms)
+            .push_bind(&doc.facts.hash)
+            .push_bind("indexed")
+            .push_bind(None::<String>)
+            .push_bind(&doc.encoding)
+            .push_bind(serde_json::to_string(&doc.warnings).unwrap_or_else(|_| "[]".into()))
+            .push_bind(chunk_count)
+            .push_bind(*duplicate_of)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    q.push(
+        " ON CONFLICT (kb_id, canonical_path) DO UPDATE SET path = excluded.path, \
            format = excluded.format, title = excluded.title, page_count = excluded.page_count, \
            pages_needing_ocr = excluded.pages_needing_ocr, size = excluded.size, mtime_ms = excluded.mtime_ms, \
            hash = excluded.hash, status = 'indexed', error = NULL, encoding = excluded.encoding, \
            warnings = excluded.warnings, chunk_count = excluded.chunk_count, \
            duplicate_of = excluded.duplicate_of, updated_at = excluded.updated_at \
-         RETURNING id",
-    )
-    .bind(kb_id)
-    .bind(&doc.facts.path)
-    .bind(&doc.facts.canonical_path)
-    .bind(&doc.format)
-    .bind(&doc.title)
-    .bind(doc.page_count)
-    .bind(serde_json::to_string(&doc.pages_needing_ocr).unwrap_or_else(|_| "[]".into()))
-    .bind(doc.facts.size)
-    .bind(doc.facts.mtime_ms)
-    .bind(&doc.facts.hash)
-    .bind(&doc.encoding)
-    .bind(warnings)
-    .bind(chunk_count)
-    .bind(duplicate_of)
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?)
+         RETURNING id, canonical_path",
+    );
+    Ok(q.build_query_as::<(i64, String)>()
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 /// A document's identity and the file facts recorded with it: enough to tell whether its file
@@ -1021,27 +1033,85 @@ impl Catalogue {
         .bind(wanted)
         .fetch_one(&mut *tx)
         .await?;
+        // The same file named twice in one batch (a folder and a file in it, or a symlink) is
+        // written once, as its last occurrence; the others finish with it.
+        let mut last_of: HashMap<&str, usize> = HashMap::new();
+        for (i, (_, doc)) in docs.iter().enumerate() {
+            last_of.insert(doc.facts.canonical_path.as_str(), i);
+        }
+        // Documents go in multi-row statements: first originals and duplicates of stored
+        // documents, then duplicates of documents earlier in this batch (they need those ids).
+        let mut ids: Vec<Option<i64>> = vec![None; docs.len()];
+        let mut originals: Vec<Option<i64>> = vec![None; docs.len()];
+        let writers: Vec<usize> = (0..docs.len())
+            .filter(|&i| last_of.get(docs[i].1.facts.canonical_path.as_str()) == Some(&i))
+            .collect();
+        let (later, first): (Vec<usize>, Vec<usize>) = writers
+            .iter()
+            .partition(|&&i| matches!(docs[i].1.duplicate_of, Some(Original::InBatch(_))));
+        for pass in [first, later] {
+            for part in pass.chunks(DOCUMENTS_PER_STATEMENT) {
+                let rows: Vec<(&PreparedDocument, Option<i64>)> = part
+                    .iter()
+                    .map(|&i| {
+                        let doc = docs[i].1;
+                        let original = match doc.duplicate_of {
+                            None => None,
+                            Some(Original::Stored(id)) => Some(id),
+                            Some(Original::InBatch(j)) => {
+                                let canonical = docs[j].1.facts.canonical_path.as_str();
+                                last_of.get(canonical).and_then(|&w| ids[w])
+                            }
+                        };
+                        originals[i] = original;
+                        (doc, original)
+                    })
+                    .collect();
+                let stored = upsert_documents(&mut tx, kb_id, &rows, now).await?;
+                let by_path: HashMap<&str, i64> =
+                    stored.iter().map(|(id, c)| (c.as_str(), *id)).collect();
+                for &i in part {
+                    ids[i] = by_path
+                        .get(docs[i].1.facts.canonical_path.as_str())
+                        .copied();
+                }
+            }
+        }
+        let written: Vec<i64> = writers.iter().filter_map(|&i| ids[i]).collect();
+        for part in written.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new("DELETE FROM chunks WHERE document_id IN (");
+            let mut list = q.separated(", ");
+            for id in part {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
+        }
         // (job, document, its next state)
         let mut finished: Vec<(i64, i64, JobState)> = Vec::with_capacity(docs.len());
-        let mut ids: Vec<i64> = Vec::with_capacity(docs.len());
-        for (job_id, doc) in docs {
-            let original = match doc.duplicate_of {
-                None => None,
-                Some(Original::Stored(id)) => Some(id),
-                Some(Original::InBatch(i)) => ids.get(i).copied(),
+        // (chunk id, document, ordinal, chunk) of every original written
+        let mut rows: Vec<(i64, i64, i64, &PreparedChunk)> = Vec::new();
+        for (i, (job_id, doc)) in docs.iter().enumerate() {
+            let writer = last_of
+                .get(doc.facts.canonical_path.as_str())
+                .copied()
+                .unwrap_or(i);
+            let Some(doc_id) = ids[writer] else {
+                return Err(CoreError::InvalidInput(format!(
+                    "{}: the catalogue did not return the stored document",
+                    doc.facts.path
+                )));
             };
-            let doc_id = upsert_document(&mut tx, kb_id, doc, original, now).await?;
-            ids.push(doc_id);
+            let original = originals[writer];
             let next = if embed && original.is_none() && !doc.chunks.is_empty() {
                 JobState::Embedding
             } else {
                 JobState::Done
             };
             finished.push((*job_id, doc_id, next));
-            sqlx::query("DELETE FROM chunks WHERE document_id = ?")
-                .bind(doc_id)
-                .execute(&mut *tx)
-                .await?;
+            if writer != i {
+                continue;
+            }
             if let Some(original) = original {
                 // A duplicate has no passages of its own; any that pointed at it (it was an
                 // original before) now point at its original.
@@ -1052,33 +1122,33 @@ impl Catalogue {
                     .await?;
                 continue;
             }
-            for batch in doc.chunks.chunks(ROWS_PER_STATEMENT).enumerate() {
-                let (batch_no, rows) = batch;
-                let first_ordinal = batch_no * ROWS_PER_STATEMENT;
-                let first_id = next_chunk_id;
-                let mut chunks = sqlx::QueryBuilder::new(
-                    "INSERT INTO chunks (id, document_id, ordinal, text, page, heading_path, start_char, end_char) ",
-                );
-                chunks.push_values(rows.iter().enumerate(), |mut b, (i, c)| {
-                    b.push_bind(first_id + as_i64(i))
-                        .push_bind(doc_id)
-                        .push_bind(as_i64(first_ordinal + i))
-                        .push_bind(&c.text)
-                        .push_bind(c.page)
-                        .push_bind(
-                            serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()),
-                        )
-                        .push_bind(as_i64(c.start))
-                        .push_bind(as_i64(c.end));
-                });
-                chunks.build().execute(&mut *tx).await?;
-                let mut fts = sqlx::QueryBuilder::new("INSERT INTO chunk_fts (rowid, tokens) ");
-                fts.push_values(rows.iter().enumerate(), |mut b, (i, c)| {
-                    b.push_bind(first_id + as_i64(i)).push_bind(&c.tokens);
-                });
-                fts.build().execute(&mut *tx).await?;
-                next_chunk_id += as_i64(rows.len());
+            for (ordinal, c) in doc.chunks.iter().enumerate() {
+                rows.push((next_chunk_id, doc_id, as_i64(ordinal), c));
+                next_chunk_id += 1;
             }
+        }
+        for part in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut chunks = sqlx::QueryBuilder::new(
+                "INSERT INTO chunks (id, document_id, ordinal, text, page, heading_path, start_char, end_char) ",
+            );
+            chunks.push_values(part, |mut b, (id, doc_id, ordinal, c)| {
+                b.push_bind(*id)
+                    .push_bind(*doc_id)
+                    .push_bind(*ordinal)
+                    .push_bind(&c.text)
+                    .push_bind(c.page)
+                    .push_bind(
+                        serde_json::to_string(&c.heading_path).unwrap_or_else(|_| "[]".into()),
+                    )
+                    .push_bind(as_i64(c.start))
+                    .push_bind(as_i64(c.end));
+            });
+            chunks.build().execute(&mut *tx).await?;
+            let mut fts = sqlx::QueryBuilder::new("INSERT INTO chunk_fts (rowid, tokens) ");
+            fts.push_values(part, |mut b, (id, _, _, c)| {
+                b.push_bind(*id).push_bind(&c.tokens);
+            });
+            fts.build().execute(&mut *tx).await?;
         }
         // One statement per few hundred jobs, each with its own document and state.
         for part in finished.chunks(ROWS_PER_STATEMENT / 3) {

@@ -31,6 +31,10 @@ const KNOWN_LOOKUP_LIMIT: usize = 2_000;
 /// Longest a prepared file waits for others to share its transaction.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Prepared files waiting for the writer, at most: enough to fill the next batch while one is
+/// written, few enough to bound memory (each holds its extracted text).
+const PREPARED_AHEAD: usize = 64;
+
 /// Controls a running import: cancel (stops between files; nothing half-written) and pause
 /// (no new file is started; files already being read finish and are stored, then the import
 /// waits). Clones control the same import. A plain [`CancellationToken`] converts into one
@@ -556,46 +560,62 @@ pub(crate) async fn ingest(
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (steps, step_writer) = StepLog::start(catalogue.clone());
-    let mut prepared = futures::stream::iter(files.into_iter().zip(sizes).zip(job_ids))
-        .map(|((file, size), job_id)| {
-            let ctx = Arc::clone(&ctx);
-            let control = control.clone();
-            let steps = steps.clone();
-            async move {
-                // Paused: no new file starts (the ones being read finish and are stored).
-                control.proceed().await;
-                let timeout = ctx.timeout;
-                let shown = file.display().to_string();
-                let task = tokio::task::spawn_blocking(move || {
-                    let p = prepare(&file, &ctx, &|s| steps.record(job_id, s));
-                    (file, p)
-                });
-                // A reader stuck on a hostile file cannot be killed, but the import moves on:
-                // the file is reported as failed and its thread finishes (or not) on its own.
-                let result = match tokio::time::timeout(timeout, task).await {
-                    Ok(joined) => joined,
-                    Err(_) => Ok((
-                        PathBuf::from(&shown),
-                        Prepared::Failed {
-                            facts: FileFacts {
-                                path: shown.clone(),
-                                canonical_path: std::fs::canonicalize(&shown)
-                                    .map_or_else(|_| shown.clone(), |p| p.display().to_string()),
-                                size: 0,
-                                mtime_ms: 0,
-                                hash: String::new(),
+    let prepared = futures::stream::iter(files.into_iter().zip(sizes).zip(job_ids))
+        .map({
+            let (ctx, control, steps) = (Arc::clone(&ctx), control.clone(), steps.clone());
+            move |((file, size), job_id)| {
+                let ctx = Arc::clone(&ctx);
+                let control = control.clone();
+                let steps = steps.clone();
+                async move {
+                    // Paused: no new file starts (the ones being read finish and are stored).
+                    control.proceed().await;
+                    let timeout = ctx.timeout;
+                    let shown = file.display().to_string();
+                    let task = tokio::task::spawn_blocking(move || {
+                        let p = prepare(&file, &ctx, &|s| steps.record(job_id, s));
+                        (file, p)
+                    });
+                    // A reader stuck on a hostile file cannot be killed, but the import moves on:
+                    // the file is reported as failed and its thread finishes (or not) on its own.
+                    let result = match tokio::time::timeout(timeout, task).await {
+                        Ok(joined) => joined,
+                        Err(_) => Ok((
+                            PathBuf::from(&shown),
+                            Prepared::Failed {
+                                facts: FileFacts {
+                                    path: shown.clone(),
+                                    canonical_path: std::fs::canonicalize(&shown).map_or_else(
+                                        |_| shown.clone(),
+                                        |p| p.display().to_string(),
+                                    ),
+                                    size: 0,
+                                    mtime_ms: 0,
+                                    hash: String::new(),
+                                },
+                                reason: format!(
+                                    "extraction took longer than {} s and was abandoned",
+                                    timeout.as_secs()
+                                ),
                             },
-                            reason: format!(
-                                "extraction took longer than {} s and was abandoned",
-                                timeout.as_secs()
-                            ),
-                        },
-                    )),
-                };
-                (job_id, size, result)
+                        )),
+                    };
+                    (job_id, size, result)
+                }
             }
         })
-        .buffer_unordered(workers);
+        .buffer_unordered(workers * 2);
+    // Files are prepared in a task of their own, at most PREPARED_AHEAD ahead of the writer: the
+    // CPU pool keeps extracting while a batch is written, and waits when the writer lags.
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(PREPARED_AHEAD);
+    let producer = tokio::spawn(async move {
+        futures::pin_mut!(prepared);
+        while let Some(item) = prepared.next().await {
+            if ready_tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
 
     // Prepared files are written in batches: up to WRITE_BATCH files, or whatever arrived within
     // BATCH_WINDOW of the first one, per transaction. Fewer commits (and keyword-index segments),
@@ -621,8 +641,8 @@ pub(crate) async fn ingest(
             next = async {
                 match deadline {
                     // `None` when the window closed: write what we have.
-                    Some(d) => tokio::time::timeout_at(d, prepared.next()).await.ok(),
-                    None => Some(prepared.next().await),
+                    Some(d) => tokio::time::timeout_at(d, ready_rx.recv()).await.ok(),
+                    None => Some(ready_rx.recv().await),
                 }
             } => next,
         };
@@ -700,7 +720,9 @@ pub(crate) async fn ingest(
         progress(state.clone());
     }
     // The last steps reach the catalogue before the import reports its end.
-    drop(prepared);
+    drop(ready_rx);
+    producer.abort();
+    let _ = producer.await;
     drop(steps);
     let _ = step_writer.await;
     summary.failed = failed;

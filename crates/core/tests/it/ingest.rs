@@ -956,3 +956,27 @@ async fn every_step_of_a_file_is_recorded_and_a_finished_job_names_its_document(
     .expect("jobs and documents");
     assert_eq!(unlinked, 0, "a done job names its document");
 }
+
+#[tokio::test]
+async fn a_file_named_twice_in_one_import_is_stored_once() {
+    // A folder and a file inside it, plus a symlink to that file: one document, its passages
+    // once, every job finished.
+    let t = TestLibrary::open().await;
+    let kb = t.kb("重复路径").await;
+    let file = write(
+        &t.docs_dir().join("报告.txt"),
+        "年度报告：全年营业收入增长百分之九。",
+    );
+    let link = t.root().join("链接.txt");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    let summary = t.ingest(kb.id, &[t.docs_dir(), file.clone(), link]).await;
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    let docs = t.docs(kb.id).await;
+    assert_eq!(docs.len(), 1, "{docs:#?}");
+    assert_eq!(docs[0].status, DocumentStatus::Indexed);
+    assert_eq!(t.search(kb.id, "营业收入", 10).await.len(), 1);
+    t.assert_consistent(kb.id).await;
+    let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+    assert!(jobs.unfinished.is_empty(), "{jobs:?}");
+    assert_eq!(jobs.counts.get(&JobState::Done), Some(&3), "{jobs:?}");
+}
