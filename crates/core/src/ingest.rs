@@ -22,7 +22,11 @@ use crate::jobs::{JobState, StepLog};
 use crate::keyword::Segmenter;
 
 /// Most prepared files written in one catalogue transaction.
-const WRITE_BATCH: usize = 256;
+const WRITE_BATCH: usize = 1024;
+
+/// Most passage text (bytes) written in one catalogue transaction: a batch of large documents
+/// is written before it holds much memory.
+const WRITE_BATCH_BYTES: usize = 16 << 20;
 
 /// Imports of at most this many files look up only their own files in the catalogue; larger
 /// ones read the knowledge base's whole file list once.
@@ -621,6 +625,7 @@ pub(crate) async fn ingest(
     // BATCH_WINDOW of the first one, per transaction. Fewer commits (and keyword-index segments),
     // at most BATCH_WINDOW of added latency.
     let mut pending = Vec::new();
+    let mut pending_bytes = 0usize;
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut exhausted = false;
     while !exhausted {
@@ -648,14 +653,15 @@ pub(crate) async fn ingest(
         };
         match next {
             Some(Some(item)) => {
-                if matches!(item, (_, _, Ok((_, Prepared::Ready(_))))) {
+                if let (_, _, Ok((_, Prepared::Ready(doc)))) = &item {
                     steps.record(item.0, JobState::Indexing);
+                    pending_bytes += doc.chunks.iter().map(|c| c.text.len()).sum::<usize>();
                 }
                 if pending.is_empty() {
                     deadline = Some(tokio::time::Instant::now() + BATCH_WINDOW);
                 }
                 pending.push(item);
-                if pending.len() < WRITE_BATCH {
+                if pending.len() < WRITE_BATCH && pending_bytes < WRITE_BATCH_BYTES {
                     continue;
                 }
             }
@@ -663,6 +669,7 @@ pub(crate) async fn ingest(
             None => {}
         }
         deadline = None;
+        pending_bytes = 0;
         let batch = std::mem::take(&mut pending);
         if batch.is_empty() {
             continue;

@@ -734,7 +734,7 @@ async fn cancelled_midway_keeps_what_was_stored_and_resumes() {
     let t = TestLibrary::open().await;
     let kb = t.kb("中途取消").await;
     // More files than one write batch, so the cancel lands between batches.
-    let files = 700;
+    let files = 2_200;
     for i in 0..files {
         write(
             &t.docs_dir().join(format!("{:02}/记录{i:04}.txt", i % 20)),
