@@ -32,12 +32,20 @@ const WRITE_BATCH_BYTES: usize = 16 << 20;
 /// ones read the knowledge base's whole file list once.
 const KNOWN_LOOKUP_LIMIT: usize = 2_000;
 
+/// Prepared files that are written at once, without waiting for the window: enough to make a
+/// transaction worth its cost. The writer then takes everything prepared meanwhile.
+const EAGER_BATCH: usize = 32;
+
 /// Longest a prepared file waits for others to share its transaction.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Prepared files waiting for the writer, at most: enough to fill the next batch while one is
-/// written, few enough to bound memory (each holds its extracted text).
-const PREPARED_AHEAD: usize = 64;
+/// written.
+const PREPARED_AHEAD: usize = WRITE_BATCH;
+
+/// Passage text (bytes) prepared and not yet written, at most (a larger document waits until
+/// everything before it is written).
+const PREPARED_AHEAD_BYTES: u32 = 32 << 20;
 
 /// Controls a running import: cancel (stops between files; nothing half-written) and pause
 /// (no new file is started; files already being read finish and are stored, then the import
@@ -612,14 +620,33 @@ pub(crate) async fn ingest(
     // Files are prepared in a task of their own, at most PREPARED_AHEAD ahead of the writer: the
     // CPU pool keeps extracting while a batch is written, and waits when the writer lags.
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(PREPARED_AHEAD);
-    let producer = tokio::spawn(async move {
-        futures::pin_mut!(prepared);
-        while let Some(item) = prepared.next().await {
-            if ready_tx.send(item).await.is_err() {
-                break;
+    // Memory: the passage text prepared but not yet written is bounded too (large documents).
+    let budget = Arc::new(tokio::sync::Semaphore::new(PREPARED_AHEAD_BYTES as usize));
+    let producer = tokio::spawn({
+        let budget = Arc::clone(&budget);
+        async move {
+            futures::pin_mut!(prepared);
+            while let Some(item) = prepared.next().await {
+                let bytes = match &item {
+                    (_, _, Ok((_, Prepared::Ready(doc)))) => {
+                        doc.chunks.iter().map(|c| c.text.len()).sum::<usize>()
+                    }
+                    _ => 0,
+                };
+                let want = u32::try_from(bytes)
+                    .unwrap_or(u32::MAX)
+                    .min(PREPARED_AHEAD_BYTES);
+                let Ok(permit) = Arc::clone(&budget).acquire_many_owned(want).await else {
+                    break;
+                };
+                if ready_tx.send((item, permit)).await.is_err() {
+                    break;
+                }
             }
         }
     });
+    // Budget held by the batch being gathered, returned once it is written.
+    let mut held = Vec::new();
 
     // Prepared files are written in batches: up to WRITE_BATCH files, or whatever arrived within
     // BATCH_WINDOW of the first one, per transaction. Fewer commits (and keyword-index segments),
@@ -653,15 +680,26 @@ pub(crate) async fn ingest(
         };
         match next {
             Some(Some(item)) => {
-                if let (_, _, Ok((_, Prepared::Ready(doc)))) = &item {
-                    steps.record(item.0, JobState::Indexing);
-                    pending_bytes += doc.chunks.iter().map(|c| c.text.len()).sum::<usize>();
-                }
                 if pending.is_empty() {
                     deadline = Some(tokio::time::Instant::now() + BATCH_WINDOW);
                 }
-                pending.push(item);
-                if pending.len() < WRITE_BATCH && pending_bytes < WRITE_BATCH_BYTES {
+                // This file and every other one already prepared.
+                let mut item = Some(item);
+                while let Some((it, permit)) = item.take().or_else(|| ready_rx.try_recv().ok()) {
+                    held.push(permit);
+                    if let (_, _, Ok((_, Prepared::Ready(doc)))) = &it {
+                        steps.record(it.0, JobState::Indexing);
+                        pending_bytes += doc.chunks.iter().map(|c| c.text.len()).sum::<usize>();
+                    }
+                    pending.push(it);
+                    if pending.len() >= WRITE_BATCH || pending_bytes >= WRITE_BATCH_BYTES {
+                        break;
+                    }
+                }
+                // Enough for a transaction of its own: written now; fewer wait for the window
+                // (files arriving one by one share a transaction).
+                if pending.len() < EAGER_BATCH.min(WRITE_BATCH) && pending_bytes < WRITE_BATCH_BYTES
+                {
                     continue;
                 }
             }
@@ -722,6 +760,7 @@ pub(crate) async fn ingest(
             debug!(path = %doc.facts.path, chunks = doc.chunks.len(), "indexed");
             summary.chunks += u32::try_from(doc.chunks.len()).unwrap_or(u32::MAX);
         }
+        held.clear();
         state.current = last_file.map(|f| f.display().to_string());
         clock.stamp(&mut state);
         progress(state.clone());
