@@ -195,6 +195,6 @@ o, n = verdict["pdf"]
 print(f"- PDF target (lexinaut ingest ≥ 20× faster than old load + split): {o / n:.1f}× → "
       f"**{'met' if o / n >= 20 else 'NOT met'}**.")
 o, n = verdict["txt"]
-print(f"- Text target (whole lexinaut ingest ≤ old load + split alone): {n:.2f} s vs {o:.2f} s → "
+print(f"- Text target (whole lexinaut ingest ≤ old load + split alone): {n:.3f} s vs {o:.3f} s → "
       f"**{'met' if n <= o else 'NOT met'}**.")
 PY

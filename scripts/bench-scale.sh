@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Import memory at scale (issue 4, item 6/7): peak RSS and wall time of `lexinaut ingest` for
-# 1,000 and 10,000 small files in the same run (release build, fresh library each), so the ratio
+# 1,000, 10,000 and 30,000 small files in the same run (release build, fresh library each), so the ratio
 # shows whether memory grows with the number of files queued. Files are the shared corpus's
 # lines (../shared/data/corpus/crud_news_zh.txt), cycled and numbered so every file differs.
 #
@@ -37,11 +37,12 @@ PYEOF
 }
 make_files 1000 "$work/1k"
 make_files 10000 "$work/10k"
+make_files 30000 "$work/30k"
 
 echo "| files | MB | seconds (median of $runs) | files/s | peak RSS MB (median) | runs: s / MB |"
 echo "|---:|---:|---:|---:|---:|---|"
 declare -A rss_of
-for n in 1k 10k; do
+for n in 1k 10k 30k; do
   dir="$work/$n"
   mb=$(du -sm --apparent-size "$dir" | cut -f1)
   results=()
@@ -56,7 +57,7 @@ for n in 1k 10k; do
   python3 - "$n" "$mb" "${results[@]}" <<'PYEOF'
 import statistics, sys
 n, mb, runs = sys.argv[1], sys.argv[2], [r.split() for r in sys.argv[3:]]
-files = 1000 if n == "1k" else 10000
+files = {"1k": 1000, "10k": 10000, "30k": 30000}[n]
 secs = statistics.median(float(s) for s, _ in runs)
 rss = statistics.median(int(k) / 1024 for _, k in runs)
 detail = ", ".join(f"{float(s):.2f} / {int(k) / 1024:.0f}" for s, k in runs)
