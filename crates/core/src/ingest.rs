@@ -501,7 +501,7 @@ pub(crate) async fn ingest(
     paths: Vec<PathBuf>,
     reextract: bool,
     embed: bool,
-    measure: chunk::Measure,
+    embedding_model: Option<&str>,
     progress: &(dyn Fn(ImportProgress) + Send + Sync),
     control: ImportControl,
 ) -> Result<ImportSummary, CoreError> {
@@ -566,7 +566,8 @@ pub(crate) async fn ingest(
         known,
         timeout: std::time::Duration::from_secs(config.file_timeout_secs),
         spec: kb.chunk_spec(),
-        measure,
+        // Chunk sizes in tokens are estimated for the model the passages are embedded with.
+        measure: chunk::Measure::of(kb.chunk_spec(), embedding_model),
         limits: config.limits(),
         segmenter,
     });

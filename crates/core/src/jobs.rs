@@ -156,6 +156,37 @@ async fn write_steps(catalogue: Catalogue, mut rx: mpsc::UnboundedReceiver<(i64,
     }
 }
 
+/// Finishes, inside the transaction that stored vectors for the chunks `stored`, the
+/// `embedding` jobs whose document now has a vector of `model` for every chunk.
+pub(crate) async fn finish_embedded_jobs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    kb_id: i64,
+    model: &str,
+    stored: &[i64],
+) -> Result<(), CoreError> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let mut q =
+        sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE jobs SET state = 'done', updated_at = ");
+    q.push_bind(crate::catalogue::now_ms())
+        .push(" WHERE state = 'embedding' AND kb_id = ")
+        .push_bind(kb_id)
+        .push(" AND document_id IN (SELECT document_id FROM chunks WHERE id IN (");
+    let mut sep = q.separated(", ");
+    for id in stored {
+        sep.push_bind(*id);
+    }
+    q.push(
+        ")) AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = jobs.document_id \
+             AND NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id AND v.model = ",
+    )
+    .push_bind(model)
+    .push("))");
+    q.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
 impl Catalogue {
     /// Moves jobs forward to the recorded steps, in one transaction; a job already further
     /// along (or finished) is left alone.

@@ -280,11 +280,6 @@ impl Library {
         // stored its last vector.
         let model = self.embedding_model_of(kb_id).await?;
         let embed = self.vectors_enabled() && model.is_some();
-        // Chunk sizes in tokens are estimated for the model the passages are embedded with.
-        let measure = chunk::Measure::of(
-            self.catalogue.kb(kb_id).await?.chunk_spec(),
-            model.as_deref(),
-        );
         let summary = ingest::ingest(
             &self.catalogue,
             Arc::clone(&self.segmenter),
@@ -293,7 +288,7 @@ impl Library {
             paths,
             reextract,
             embed,
-            measure,
+            model.as_deref(),
             progress,
             control,
         )

@@ -461,26 +461,7 @@ impl Library {
             q.build().execute(&mut *tx).await?;
         }
         // Import jobs whose document now has every vector are finished.
-        if !stored.is_empty() {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE jobs SET state = 'done', updated_at = ",
-            );
-            q.push_bind(crate::catalogue::now_ms())
-                .push(" WHERE state = 'embedding' AND kb_id = ")
-                .push_bind(kb_id)
-                .push(" AND document_id IN (SELECT document_id FROM chunks WHERE id IN (");
-            let mut sep = q.separated(", ");
-            for id in &stored {
-                sep.push_bind(*id);
-            }
-            q.push(
-                ")) AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = jobs.document_id \
-                 AND NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id AND v.model = ",
-            )
-            .push_bind(model)
-            .push("))");
-            q.build().execute(&mut *tx).await?;
-        }
+        crate::jobs::finish_embedded_jobs(&mut tx, kb_id, model, &stored).await?;
         sqlx::query(
             "INSERT INTO vector_sets (kb_id, model, dimension) VALUES (?, ?, ?) \
              ON CONFLICT (kb_id, model) DO UPDATE SET dimension = excluded.dimension",
