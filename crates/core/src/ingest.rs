@@ -297,17 +297,33 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<FileIssue>, Vec<FileIssue>) {
                     });
                 for entry in walk {
                     match entry {
-                        Ok(e) if e.file_type().is_file() => {
-                            if Format::from_path(e.path()).is_some() {
-                                files.push(e.into_path());
+                        Ok(e) if e.file_type().is_dir() => {}
+                        Ok(e) => {
+                            let path = e.path().display().to_string();
+                            // A link counts as what it points to; links to folders are not
+                            // followed (a link to a parent would walk the tree again).
+                            let kind = if e.path_is_symlink() {
+                                std::fs::metadata(e.path()).map(|m| m.file_type())
                             } else {
-                                skipped.push(FileIssue {
-                                    path: e.path().display().to_string(),
-                                    reason: "unsupported file type".into(),
-                                });
-                            }
+                                Ok(e.file_type())
+                            };
+                            let reason = match kind {
+                                Ok(k) if k.is_file() => {
+                                    if Format::from_path(e.path()).is_some() {
+                                        files.push(e.into_path());
+                                        continue;
+                                    }
+                                    "unsupported file type"
+                                }
+                                Ok(k) if k.is_dir() => "a link to a folder (not followed)",
+                                Ok(_) => "not a regular file (a pipe, socket or device)",
+                                Err(_) => "a link whose target is missing",
+                            };
+                            skipped.push(FileIssue {
+                                path,
+                                reason: reason.into(),
+                            });
                         }
-                        Ok(_) => {}
                         Err(e) => failed.push(FileIssue {
                             path: e
                                 .path()
@@ -771,7 +787,7 @@ pub(crate) async fn ingest(
     producer.abort();
     let _ = producer.await;
     drop(steps);
-    let _ = step_writer.await;
+    step_writer.finish().await;
     summary.failed = failed;
     state.finished = true;
     clock.stamp(&mut state);

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::Row;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::{now_ms, Catalogue, ROWS_PER_STATEMENT};
 use crate::error::CoreError;
@@ -118,40 +119,81 @@ pub(crate) struct StepLog {
 }
 
 impl StepLog {
-    /// Starts the writer task; it ends (after a last flush) when every clone is dropped.
-    pub(crate) fn start(catalogue: Catalogue) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer task; [`StepWriter::finish`] ends it after a last flush.
+    pub(crate) fn start(catalogue: Catalogue) -> (Self, StepWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_steps(catalogue, rx));
-        (Self { tx }, writer)
+        let finish = CancellationToken::new();
+        let task = tokio::spawn(write_steps(catalogue, rx, finish.clone()));
+        (Self { tx }, StepWriter { finish, task })
     }
 
     /// Job `job` reached `state`.
     pub(crate) fn record(&self, job: i64, state: JobState) {
-        // The writer outlives every sender; a send fails only if it panicked (then the step is
-        // lost, and the job keeps an earlier unfinished state a resume redoes).
+        // A send fails once the writer has finished: the step came from a reader the import
+        // abandoned (a file that timed out, or one still in hand at a cancel), whose job keeps
+        // the state the import gave it.
         let _ = self.tx.send((job, state));
     }
 }
 
-async fn write_steps(catalogue: Catalogue, mut rx: mpsc::UnboundedReceiver<(i64, JobState)>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + STEP_FLUSH;
-        let mut open = true;
-        while open {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(step)) => batch.push(step),
-                Ok(None) => open = false,
-                Err(_) => break,
+/// The task writing a [`StepLog`]'s records.
+pub(crate) struct StepWriter {
+    finish: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StepWriter {
+    /// Writes every step recorded so far and ends the writer. It does not wait for the
+    /// [`StepLog`]'s clones to be dropped: a reader stuck on a hostile file holds one for as
+    /// long as it stays stuck, and the import must end without it.
+    pub(crate) async fn finish(self) {
+        self.finish.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn write_steps(
+    catalogue: Catalogue,
+    mut rx: mpsc::UnboundedReceiver<(i64, JobState)>,
+    finish: CancellationToken,
+) {
+    let mut closing = false;
+    while !closing {
+        let mut batch = Vec::new();
+        tokio::select! {
+            step = rx.recv() => match step {
+                Some(step) => batch.push(step),
+                None => closing = true,
+            },
+            () = finish.cancelled() => closing = true,
+        }
+        if !closing {
+            // Gather what arrives within STEP_FLUSH of the first step.
+            let deadline = tokio::time::Instant::now() + STEP_FLUSH;
+            loop {
+                tokio::select! {
+                    step = rx.recv() => match step {
+                        Some(step) => batch.push(step),
+                        None => { closing = true; break; }
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
+                    () = finish.cancelled() => { closing = true; break; }
+                }
             }
+        }
+        if closing {
+            // Everything recorded before the finish is already in the channel.
+            while let Ok(step) = rx.try_recv() {
+                batch.push(step);
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         if let Err(e) = catalogue.advance_jobs(&batch).await {
             // Losing a step record costs nothing stored: the job stays at an earlier
             // unfinished step, which a resume redoes.
             tracing::warn!(error = %e, steps = batch.len(), "cannot record import steps");
-        }
-        if !open {
-            break;
         }
     }
 }

@@ -890,6 +890,168 @@ async fn chunk_ids_are_never_reused_after_a_document_is_deleted() {
     t.assert_consistent(kb.id).await;
 }
 
+/// A FIFO nobody writes to: reading it blocks, like a file on a hung network mount.
+fn stuck_file(path: &std::path::Path) -> PathBuf {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    path.to_owned()
+}
+
+/// Lets the reader stuck on `fifo` go (a writer opens it, writes and closes it).
+async fn release(fifo: PathBuf) {
+    tokio::task::spawn_blocking(move || std::fs::write(fifo, "终于读到了内容。"))
+        .await
+        .expect("writer task")
+        .expect("write to the FIFO");
+}
+
+#[tokio::test]
+async fn links_to_files_are_imported_and_other_special_entries_are_skipped_with_a_reason() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("链接").await;
+    let outside = t.root().join("别处");
+    let target = write(&outside.join("原件.txt"), "链接指向的文件：麒麟茶具。");
+    write(
+        &outside.join("子目录/更多.txt"),
+        "链接目录里的文件不会被导入。",
+    );
+    let dir = t.docs_dir();
+    write(&dir.join("笔记.txt"), "普通文件。");
+    let link = dir.join("链接.txt");
+    std::os::unix::fs::symlink(&target, &link).expect("link to a file");
+    let folder_link = dir.join("目录链接");
+    std::os::unix::fs::symlink(&outside, &folder_link).expect("link to a folder");
+    let dangling = dir.join("断开.txt");
+    std::os::unix::fs::symlink(outside.join("不存在.txt"), &dangling).expect("dangling link");
+    // A pipe in a folder is never opened (reading it would wait for a writer).
+    let pipe = stuck_file(&dir.join("管道.txt"));
+
+    let summary = tokio::time::timeout(Duration::from_secs(30), t.ingest(kb.id, &[dir]))
+        .await
+        .expect("the import did not open the pipe");
+    assert_eq!(summary.documents, 2, "{summary:?}");
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    let reasons: std::collections::HashMap<&str, &str> = summary
+        .skipped_files
+        .iter()
+        .map(|f| (f.path.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{summary:?}");
+    assert!(reasons[shown(&folder_link).as_str()].contains("link to a folder"));
+    assert!(reasons[shown(&dangling).as_str()].contains("target is missing"));
+    assert!(reasons[shown(&pipe).as_str()].contains("not a regular file"));
+    // The link is listed under its own path and its target's text is searchable.
+    let hits = t.search(kb.id, "麒麟茶具", 5).await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].path, shown(&link));
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn a_file_whose_reader_hangs_fails_after_the_timeout_and_the_import_ends() {
+    let t = TestLibrary::open_with(|c| c.file_timeout_secs = 1).await;
+    let kb = t.kb("卡住").await;
+    let note = write(&t.docs_dir().join("笔记.txt"), "超时之后导入照样结束。");
+    let stuck = stuck_file(&t.docs_dir().join("卡住.txt"));
+    let started = std::time::Instant::now();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(30),
+        t.lib.ingest(
+            kb.id,
+            vec![note, stuck.clone()],
+            &|_| {},
+            CancellationToken::new(),
+        ),
+    )
+    .await;
+    let took = started.elapsed();
+    // The abandoned reader is let go either way (a runtime waits for its threads at the end).
+    release(stuck.clone()).await;
+    let summary = summary
+        .expect("the import did not end while a reader was stuck")
+        .expect("import");
+    assert_eq!(summary.documents, 1, "{summary:?}");
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert_eq!(summary.failed[0].path, shown(&stuck));
+    assert!(
+        summary.failed[0].reason.contains("longer than 1 s"),
+        "{:?}",
+        summary.failed[0]
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+    assert!(jobs.unfinished.is_empty(), "{jobs:?}");
+    assert_eq!(jobs.counts.get(&JobState::Failed), Some(&1), "{jobs:?}");
+    t.assert_consistent(kb.id).await;
+}
+
+#[tokio::test]
+async fn a_cancel_while_a_reader_hangs_returns_at_once_and_the_resume_redoes_that_file() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("取消").await;
+    let note = write(&t.docs_dir().join("笔记.txt"), "取消不必等卡住的文件。");
+    let stuck = stuck_file(&t.docs_dir().join("卡住.txt"));
+    let control = ImportControl::default();
+    let import = t.lib.ingest(
+        kb.id,
+        vec![note.clone(), stuck.clone()],
+        &|_| {},
+        control.clone(),
+    );
+    let cancel = async {
+        // Once the stuck file is being read, cancel.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+            if jobs
+                .unfinished
+                .iter()
+                .any(|j| j.path == shown(&stuck) && j.state == JobState::Extracting)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        control.cancel();
+    };
+    let summary = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(import, cancel)
+    })
+    .await;
+    // The abandoned reader gets its content (and goes away unheard): let go either way, as a
+    // runtime waits for its threads at the end.
+    release(stuck.clone()).await;
+    let (summary, ()) = summary.expect("the cancelled import did not end while a reader was stuck");
+    let summary = summary.expect("import");
+    assert!(summary.cancelled, "{summary:?}");
+    let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+    assert!(
+        jobs.unfinished.iter().any(|j| j.path == shown(&stuck)),
+        "the stuck file is left for a resume: {jobs:?}"
+    );
+    t.assert_consistent(kb.id).await;
+
+    // The resume imports whatever is left, the stuck file included (this time it gets content),
+    // and nothing twice.
+    let resume = t.lib.resume(kb.id, &|_| {}, CancellationToken::new());
+    let (summary, ()) = tokio::join!(resume, release(stuck.clone()));
+    let summary = summary.expect("resume");
+    assert!(!summary.cancelled);
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    let docs = t.docs(kb.id).await;
+    let mut paths: Vec<&str> = docs.iter().map(|d| d.path.as_str()).collect();
+    paths.sort_unstable();
+    let mut expected = vec![shown(&note), shown(&stuck)];
+    expected.sort_unstable();
+    assert_eq!(paths, expected);
+    let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
+    assert!(jobs.unfinished.is_empty(), "{jobs:?}");
+    t.assert_consistent(kb.id).await;
+}
+
 #[tokio::test]
 async fn every_step_of_a_file_is_recorded_and_a_finished_job_names_its_document() {
     let t = TestLibrary::open().await;
