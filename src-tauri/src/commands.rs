@@ -88,7 +88,7 @@ pub async fn kb_delete(
     kb_id: u32,
 ) -> Result<KbDeletion, ApiError> {
     let kb_id = i64::from(kb_id);
-    state.imports.cancel(kb_id);
+    state.imports.cancel(&kb_id);
     let deleted = state.library.delete_kb(kb_id).await?;
     let _ = CatalogueChanged { kb_id }.emit(&app);
     Ok(deleted)
@@ -111,12 +111,12 @@ pub async fn import_paths(
     on_progress: Channel<ImportProgress>,
 ) -> Result<ImportSummary, ApiError> {
     let kb_id = i64::from(kb_id);
-    let guard = state.imports.begin(kb_id);
+    let guard = state.imports.begin(kb_id, &state.shutdown);
     let report = progress_sender(on_progress);
     let paths = paths.into_iter().map(Into::into).collect();
     let summary = state
         .library
-        .ingest(kb_id, paths, &report, guard.token.clone())
+        .ingest(kb_id, paths, &report, guard.control())
         .await;
     let _ = CatalogueChanged { kb_id }.emit(&app);
     Ok(summary?)
@@ -132,12 +132,9 @@ pub async fn import_resume(
     on_progress: Channel<ImportProgress>,
 ) -> Result<ImportSummary, ApiError> {
     let kb_id = i64::from(kb_id);
-    let guard = state.imports.begin(kb_id);
+    let guard = state.imports.begin(kb_id, &state.shutdown);
     let report = progress_sender(on_progress);
-    let summary = state
-        .library
-        .resume(kb_id, &report, guard.token.clone())
-        .await;
+    let summary = state.library.resume(kb_id, &report, guard.control()).await;
     let _ = CatalogueChanged { kb_id }.emit(&app);
     Ok(summary?)
 }
@@ -146,7 +143,7 @@ pub async fn import_resume(
 #[tauri::command]
 #[specta::specta]
 pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
-    state.imports.cancel(i64::from(kb_id))
+    state.imports.cancel(&i64::from(kb_id))
 }
 
 /// Pauses (no new file starts; files in hand finish) or resumes the import running in a
@@ -156,7 +153,7 @@ pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
 pub fn import_set_paused(state: State<'_, AppState>, kb_id: u32, paused: bool) -> bool {
     state
         .imports
-        .get(i64::from(kb_id))
+        .get(&i64::from(kb_id))
         .map(|control| {
             if paused {
                 control.pause();
@@ -206,11 +203,11 @@ pub async fn docs_reindex(
     let kbs = kbs_of(&state, &ids).await;
     let guard = state
         .imports
-        .begin(kbs.first().copied().unwrap_or_default());
+        .begin(kbs.first().copied().unwrap_or_default(), &state.shutdown);
     let report = progress_sender(on_progress);
     let summary = state
         .library
-        .reindex_documents(&ids, &report, guard.token.clone())
+        .reindex_documents(&ids, &report, guard.control())
         .await;
     for kb_id in kbs {
         let _ = CatalogueChanged { kb_id }.emit(&app);
@@ -270,10 +267,10 @@ pub async fn chat_ask(
     request_id: u32,
     on_event: Channel<ChatEvent>,
 ) -> Result<ChatMessage, ApiError> {
-    let guard = state.answers.begin(request_id);
+    let guard = state.answers.begin(request_id, &state.shutdown);
     Ok(state
         .library
-        .ask(request, &event_sender(on_event), guard.token.clone())
+        .ask(request, &event_sender(on_event), guard.control())
         .await?)
 }
 
@@ -286,13 +283,13 @@ pub async fn chat_regenerate(
     request_id: u32,
     on_event: Channel<ChatEvent>,
 ) -> Result<ChatMessage, ApiError> {
-    let guard = state.answers.begin(request_id);
+    let guard = state.answers.begin(request_id, &state.shutdown);
     Ok(state
         .library
         .regenerate(
             conversation_id.into(),
             &event_sender(on_event),
-            guard.token.clone(),
+            guard.control(),
         )
         .await?)
 }
@@ -301,7 +298,7 @@ pub async fn chat_regenerate(
 #[tauri::command]
 #[specta::specta]
 pub fn chat_stop(state: State<'_, AppState>, request_id: u32) -> bool {
-    state.answers.cancel(request_id)
+    state.answers.cancel(&request_id)
 }
 
 #[tauri::command]

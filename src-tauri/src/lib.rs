@@ -91,11 +91,8 @@ async fn resume_interrupted_imports(app: tauri::AppHandle) {
     };
     for kb_id in kbs {
         // Registered like any import: Cancel and Pause in the window reach it too.
-        let guard = state.imports.begin(kb_id);
-        let outcome = state
-            .library
-            .resume(kb_id, &|_| {}, guard.token.clone())
-            .await;
+        let guard = state.imports.begin(kb_id, &state.shutdown);
+        let outcome = state.library.resume(kb_id, &|_| {}, guard.control()).await;
         drop(guard);
         match outcome {
             Ok(summary) => tracing::info!(

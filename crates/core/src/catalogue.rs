@@ -941,7 +941,9 @@ impl Catalogue {
     /// Paths of jobs an interrupted import left unfinished (queued to indexing), oldest first, without
     /// repeats; the jobs themselves are removed: the caller queues them again.
     pub(crate) async fn take_unfinished_jobs(&self, kb_id: i64) -> Result<Vec<String>, CoreError> {
-        let mut tx = self.pool.begin().await?;
+        // Reads then deletes: the write lock is taken first, or a writer committing in between
+        // would fail the delete (a read transaction cannot be upgraded past a newer commit).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let paths: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT path FROM jobs WHERE kb_id = ? AND state IN {} GROUP BY path ORDER BY MIN(id)",
             JobState::UNFINISHED_SQL

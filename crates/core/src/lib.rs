@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod kb;
 pub mod keyword;
 pub mod models;
+pub mod running;
 pub mod settings;
 pub mod vectors;
 pub mod watch;
@@ -33,6 +34,7 @@ pub use ingest::{FileIssue, ImportControl, ImportProgress, ImportSummary};
 pub use jobs::{ImportJobs, JobRow, JobState};
 pub use kb::KbSettings;
 pub use lexinaut_extract::Extracted;
+pub use running::{Running, RunningGuard};
 pub use tokio_util::sync::CancellationToken;
 pub use watch::{
     SyncReport, WatchEvent, WatchOptions, WatchState, WatchedFolder, Watcher, WatcherOptions,

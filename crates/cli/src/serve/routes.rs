@@ -597,7 +597,7 @@ async fn answer(
     let registration = request_id.map(|id| state.answers.begin(id, &state.shutdown));
     let token = registration
         .as_ref()
-        .map_or_else(|| state.shutdown.child_token(), |r| r.token.clone());
+        .map_or_else(|| state.shutdown.child_token(), |r| r.control());
     let queue = Arc::new(ChatEventQueue::default());
     let task = tokio::spawn({
         let library = Arc::clone(&state.library);
@@ -885,7 +885,7 @@ async fn run_import(
     stream: bool,
 ) -> ApiResult<Response> {
     let registration = state.imports.begin(kb_id, &state.shutdown);
-    let control = registration.token.clone();
+    let control = registration.control();
     let token = control.cancellation_token();
     let (progress_tx, progress_rx) = watch::channel(None);
     let task = tokio::spawn({
@@ -942,7 +942,7 @@ pub async fn resume_interrupted_imports(state: Arc<ServerState>) {
         let registration = state.imports.begin(kb_id, &state.shutdown);
         match state
             .library
-            .resume(kb_id, &|_| {}, registration.token.clone())
+            .resume(kb_id, &|_| {}, registration.control())
             .await
         {
             Ok(summary) => {

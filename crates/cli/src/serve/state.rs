@@ -1,12 +1,10 @@
 //! The one `ServerState` every handler shares: the library, the running imports and answers
 //! (so they can be stopped), the concurrency limits and the change broadcast.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
-use lexinaut_core::{CancellationToken, ImportControl, Library};
+use lexinaut_core::{CancellationToken, ImportControl, Library, Running};
 use tokio::sync::{broadcast, Semaphore};
 
 /// Shared state of the running server, built once in `serve::run`.
@@ -54,91 +52,6 @@ impl ServerState {
             token,
             upload_seq: AtomicU64::new(0),
             shutdown,
-        }
-    }
-}
-
-/// What stops (and, for imports, pauses) one long operation.
-pub trait Control: Clone + From<CancellationToken> {
-    /// Asks the operation to stop.
-    fn stop(&self);
-}
-
-impl Control for CancellationToken {
-    fn stop(&self) {
-        self.cancel();
-    }
-}
-
-impl Control for ImportControl {
-    fn stop(&self) {
-        self.cancel();
-    }
-}
-
-type Registry<K, C> = Arc<Mutex<HashMap<K, (u64, C)>>>;
-
-/// Long operations that can be stopped, by key; each forgets itself when it ends.
-pub struct Running<K, C = CancellationToken> {
-    tokens: Registry<K, C>,
-    next: AtomicU64,
-}
-
-impl<K, C> Default for Running<K, C> {
-    fn default() -> Self {
-        Self {
-            tokens: Arc::new(Mutex::new(HashMap::new())),
-            next: AtomicU64::new(0),
-        }
-    }
-}
-
-impl<K: Eq + Hash + Clone, C: Control> Running<K, C> {
-    /// Registers a new operation under `key`, stopped by `cancel(key)` or by `parent`; the
-    /// guard unregisters it when dropped (a newer operation under the same key stays).
-    pub fn begin(&self, key: K, parent: &CancellationToken) -> RunningGuard<K, C> {
-        let token = C::from(parent.child_token());
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut map) = self.tokens.lock() {
-            map.insert(key.clone(), (id, token.clone()));
-        }
-        RunningGuard {
-            tokens: Arc::clone(&self.tokens),
-            key,
-            id,
-            token,
-        }
-    }
-
-    /// The control of the operation under `key`, if one runs.
-    pub fn get(&self, key: &K) -> Option<C> {
-        self.tokens
-            .lock()
-            .ok()
-            .and_then(|map| map.get(key).map(|(_, t)| t.clone()))
-    }
-
-    /// Cancels the operation under `key`; false when none runs.
-    pub fn cancel(&self, key: &K) -> bool {
-        self.get(key).map(|t| t.stop()).is_some()
-    }
-}
-
-/// A running operation's control, unregistered on drop.
-pub struct RunningGuard<K: Eq + Hash, C = CancellationToken> {
-    tokens: Registry<K, C>,
-    key: K,
-    id: u64,
-    /// Stopped by `Running::cancel` or by the server's shutdown.
-    pub token: C,
-}
-
-impl<K: Eq + Hash, C> Drop for RunningGuard<K, C> {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.tokens.lock() {
-            if map.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
-                map.remove(&self.key);
-            }
         }
     }
 }

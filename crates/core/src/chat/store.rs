@@ -184,7 +184,8 @@ pub(crate) async fn pop_last_exchange(
     pool: &SqlitePool,
     conversation_id: i64,
 ) -> Result<String, CoreError> {
-    let mut tx = pool.begin().await?;
+    // Reads then deletes: take the write lock first (see `Catalogue::take_unfinished_jobs`).
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let last_user: Option<(i64, String)> = sqlx::query_as(
         "SELECT id, content FROM messages WHERE conversation_id = ? AND role = 'user' ORDER BY id DESC LIMIT 1",
     )
