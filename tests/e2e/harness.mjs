@@ -1,7 +1,7 @@
 // Starts tauri-driver and the real LexiNaut binary (one app per test file), and performs real
 // OS drags with a GTK drag source plus xdotool. Needs an X display (the test script runs Xvfb).
 import { spawn, execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -62,6 +62,23 @@ function endManagedChroma(dataDir) {
 }
 
 /**
+ * Keeps the app's log (its stderr, through tauri-driver) in the artifacts folder, and prints its
+ * warnings and errors, so a failure in CI comes with the app's side of the story. The whole log
+ * is printed with LEXINAUT_E2E_VERBOSE.
+ */
+function keepAppLog(log, port) {
+  const plain = log.replace(/\x1b\[[0-9;]*m/g, "");
+  writeFileSync(join(artifacts, `app-${port}.log`), plain, { flag: "a" });
+  if (process.env.LEXINAUT_E2E_VERBOSE) {
+    console.error(plain);
+    return;
+  }
+  for (const line of plain.split("\n")) {
+    if (/^\S+\s+(WARN|ERROR)\b/.test(line)) console.error(`# app: ${line}`);
+  }
+}
+
+/**
  * Launches the app; returns { browser, dataDir, xdg, stop }. By default on a fresh data dir;
  * pass the `dataDir` (and `xdg`, to keep the window's saved choices) of an earlier launch to
  * start the app again on the same library after `stop()`.
@@ -103,7 +120,7 @@ export async function launchApp({ port = 4444, env = {}, dataDir, xdg } = {}) {
     await Promise.race([browser.closeWindow().catch(() => {}), sleep(10000)]);
     await Promise.race([browser.deleteSession().catch(() => {}), sleep(15000)]);
     driver.kill();
-    if (process.env.LEXINAUT_E2E_VERBOSE) console.error(driverLog);
+    keepAppLog(driverLog, port);
     // The app is gone once it has let go of its folder watcher's lock (a relaunch on the same
     // data dir would otherwise find the watcher taken).
     const lock = join(dataDir, "watcher.lock");

@@ -1,9 +1,16 @@
 // Cancelling a large import from the window keeps the catalogue consistent, and "Continue import"
 // finishes the remaining files; pausing holds an import (no file counted while paused) until
 // "Resume".
+//
+// Each import also carries a file whose reader hangs (a FIFO, like a file on a stalled network
+// share) until the test lets it go: the import cannot finish before the test's Cancel or Pause
+// lands, however fast the machine, and a cancel must not wait for that reader.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { constants, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { artifacts, launchApp, osDrag } from "./harness.mjs";
@@ -27,6 +34,38 @@ function writeFolder(prefix, name) {
   return root;
 }
 
+/** A FIFO named like a document: reading it waits until `release` writes to it. */
+function hungFile(name) {
+  const path = join(mkdtempSync(join(tmpdir(), "lexinaut-e2e-hung-")), name);
+  const made = spawnSync("mkfifo", [path]);
+  assert.equal(made.status, 0, `mkfifo ${path}: ${made.stderr}`);
+  return path;
+}
+
+/**
+ * Lets the reader waiting on `fifo` go: writes `text` to it once a reader has it open (polled
+ * without blocking, so a test whose reader never comes fails instead of hanging).
+ */
+async function release(fifo, text, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let fh;
+    try {
+      fh = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      if (e.code !== "ENXIO" || Date.now() > deadline) throw new Error(`nobody reads ${fifo}: ${e.message}`);
+      await sleep(50);
+      continue;
+    }
+    try {
+      await fh.writeFile(text);
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+}
+
 before(async () => {
   folder = writeFolder("lexinaut-e2e-many-", "记录");
   second = writeFolder("lexinaut-e2e-pause-", "纪要");
@@ -45,32 +84,49 @@ after(async () => {
   await app?.stop();
 });
 
+/** The error the window shows, if any (for a failure message). */
+async function shownError(browser) {
+  const e = await browser.$('[data-testid="error"]');
+  return (await e.isExisting()) ? await e.getText() : "none";
+}
+
 test("cancel stops a large import; continue finishes it", async () => {
   const { browser } = app;
   await (await browser.$('[data-testid="kb-select"]')).waitForExist({ timeout: 15000 });
-  await osDrag([folder]);
+  const hung = hungFile("网盘上的报告.txt");
+  await osDrag([hung, folder]);
   const cancel = await browser.$('[data-testid="import-cancel"]');
   await cancel.waitForExist({ timeout: 20000, timeoutMsg: "no progress bar with a cancel button" });
   await cancel.click();
+  // Reported although a reader is still stuck on the hung file.
   const stopped = await browser.$('[data-testid="import-cancelled"]');
   await stopped.waitForExist({ timeout: 30000, timeoutMsg: "cancel was not reported" });
   // The table renders only the rows in view: it carries the number of documents it lists.
   const countRows = () =>
     browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
   const partial = await countRows();
-  assert.ok(partial < FILES, `cancel came too late: ${partial} documents`);
+  assert.ok(partial < FILES + 1, `cancel came too late: ${partial} documents`);
+  // The abandoned reader gets its text and goes away; what it read is not stored.
+  await release(hung, "被放弃的读取。");
 
   await (await browser.$('[data-testid="import-resume"]')).click();
-  await browser.waitUntil(
-    async () => {
-      const r = await browser.$('[data-testid="import-result"]');
-      return (await r.isExisting()) && !(await (await browser.$('[data-testid="import-cancelled"]')).isExisting());
-    },
-    { timeout: 120000, timeoutMsg: "continued import did not finish" },
-  );
-  await browser.waitUntil(async () => (await countRows()) === FILES, {
+  // The continued import reads the hung file again; this time it answers.
+  const answered = release(hung, "续传后读到的报告：本季度营业收入同比增长。");
+  await browser
+    .waitUntil(
+      async () => {
+        const r = await browser.$('[data-testid="import-result"]');
+        return (await r.isExisting()) && !(await (await browser.$('[data-testid="import-cancelled"]')).isExisting());
+      },
+      { timeout: 120000 },
+    )
+    .catch(async () => {
+      assert.fail(`continued import did not finish (error shown: ${await shownError(browser)})`);
+    });
+  await answered;
+  await browser.waitUntil(async () => (await countRows()) === FILES + 1, {
     timeout: 30000,
-    timeoutMsg: `expected ${FILES} documents after continuing`,
+    timeoutMsg: `expected ${FILES + 1} documents after continuing`,
   });
 });
 
@@ -79,7 +135,8 @@ test("pause holds an import until resume; it then finishes", async () => {
   const countRows = () =>
     browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
   const before = await countRows();
-  await osDrag([second]);
+  const hung = hungFile("挂起的纪要.txt");
+  await osDrag([hung, second]);
   const pause = await browser.$('[data-testid="import-pause"]');
   await pause.waitForExist({ timeout: 20000, timeoutMsg: "no pause button" });
   await pause.click();
@@ -92,15 +149,16 @@ test("pause holds an import until resume; it then finishes", async () => {
   const held = await processed(browser);
   await browser.pause(2000);
   assert.equal(await processed(browser), held, "files were processed while paused");
-  assert.ok(held < FILES, `pause came too late: ${held}`);
+  assert.ok(held < FILES + 1, `pause came too late: ${held}`);
   const pace = await (await browser.$('[data-testid="import-pace"]')).getText();
   assert.ok(pace.length > 0, "the paused state is explained");
   if (process.env.LEXINAUT_E2E_SHOTS) await browser.saveScreenshot(join(process.env.LEXINAUT_E2E_SHOTS, "import-paused.png"));
 
   await pause.click();
-  await browser.waitUntil(async () => (await countRows()) === before + FILES, {
+  await release(hung, "挂起的纪要终于读到了。");
+  await browser.waitUntil(async () => (await countRows()) === before + FILES + 1, {
     timeout: 120000,
-    timeoutMsg: `expected ${before + FILES} documents after resuming`,
+    timeoutMsg: `expected ${before + FILES + 1} documents after resuming`,
   });
   const result = await (await browser.$('[data-testid="import-result"]')).getText();
   assert.ok(!/stopped|停止/.test(result), `resumed import reported as stopped: ${result}`);

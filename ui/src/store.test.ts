@@ -211,6 +211,22 @@ describe("app store", () => {
     expect(store.state.importing).toBe(false);
   });
 
+  it("replaces the progress bar with the summary in one step, once the catalogue lists the import", async () => {
+    const m = memoryBackend();
+    const store = createAppStore(m.backend);
+    await store.load();
+    m.slowLists(50);
+    const importing = store.importPaths(["/x/a.txt"]);
+    // The import itself has returned; the document list is still loading.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(m.calls.some((c) => c.startsWith("import:"))).toBe(true);
+    expect(store.state.importing).toBe(true);
+    expect(store.state.lastImport).toBeNull();
+    await importing;
+    expect(store.state.importing).toBe(false);
+    expect(store.state.lastImport?.documents).toBe(1);
+  });
+
   it("refreshes the documents when the catalogue of the current knowledge base changes", async () => {
     const m = memoryBackend();
     const store = createAppStore(m.backend);

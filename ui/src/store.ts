@@ -150,7 +150,9 @@ export function createAppStore(backend: Backend): AppStore {
     if (pick) globalThis.localStorage?.setItem("lexinaut.kb", String(pick.id));
   };
 
-  // One import at a time per window: progress and the summary live in the store.
+  // One import at a time per window: progress and the summary live in the store. The summary
+  // replaces the progress bar in one render, once the catalogue shows what the import did:
+  // nothing on the panel moves under the pointer after the result appears.
   const runImport = async (
     start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
     kind: "import" | "reindex" = "import",
@@ -159,13 +161,15 @@ export function createAppStore(backend: Backend): AppStore {
     state.lastImport = null;
     state.lastImportKind = kind;
     state.progress = noProgress();
+    let summary: ImportSummary | null = null;
     try {
-      state.lastImport = await start((p) => {
+      summary = await start((p) => {
         state.progress = p;
       });
       await refreshDocuments();
       await refreshKbs();
     } finally {
+      state.lastImport = summary;
       state.importing = false;
     }
   };
