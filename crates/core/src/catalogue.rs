@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 use crate::chunk::{ChunkSpec, ChunkUnit};
 use crate::error::CoreError;
 use crate::jobs::JobState;
+use crate::keyword::Segmenter;
 
 /// A knowledge base: a named set of documents searched together.
 #[derive(Debug, Clone, Serialize, specta::Type, sqlx::FromRow)]
@@ -566,6 +568,63 @@ impl Catalogue {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Fills the keyword index again from the chunks' text when a migration left it empty
+    /// (a change of its tokenizer); returns how many chunks were indexed, `None` when the index
+    /// was current. One transaction: a crash midway leaves it stale, to be rebuilt next time.
+    pub(crate) async fn rebuild_keyword_index_if_stale(
+        &self,
+        segmenter: &Arc<Segmenter>,
+    ) -> Result<Option<u64>, CoreError> {
+        let stale: bool = sqlx::query_scalar("SELECT keyword_index_stale FROM library LIMIT 1")
+            .fetch_one(&self.pool)
+            .await?;
+        if !stale {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO chunk_fts (chunk_fts) VALUES ('delete-all')")
+            .execute(&mut *tx)
+            .await?;
+        let mut after = 0i64;
+        let mut indexed = 0u64;
+        loop {
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?")
+                    .bind(after)
+                    .bind(as_i64(ROWS_PER_STATEMENT))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let Some(&(last, _)) = rows.last() else {
+                break;
+            };
+            after = last;
+            let seg = Arc::clone(segmenter);
+            let tokens: Vec<(i64, String)> = tokio::task::spawn_blocking(move || {
+                rows.into_iter()
+                    .map(|(id, text)| (id, seg.index_text(&text)))
+                    .collect()
+            })
+            .await?;
+            indexed += tokens.len() as u64;
+            let mut fts = sqlx::QueryBuilder::new("INSERT INTO chunk_fts (rowid, tokens) ");
+            fts.push_values(&tokens, |mut b, (id, t)| {
+                b.push_bind(*id).push_bind(t);
+            });
+            fts.build().execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE library SET keyword_index_stale = 0")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            chunks = indexed,
+            ms = started.elapsed().as_millis() as u64,
+            "keyword index rebuilt"
+        );
+        Ok(Some(indexed))
     }
 
     /// The SQLite library version in use.

@@ -1,15 +1,63 @@
 //! Keyword search vocabulary: jieba segmentation shared by indexing and querying, and the
 //! FTS5 query built from it. The index itself is the `chunk_fts` table in the catalogue.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
 
 /// Segments Chinese (and mixed) text into search tokens. The dictionary loads on first use
-/// (~0.1 s), off the start-up path.
+/// (~0.05 s), off the start-up path.
+///
+/// Tokens reach the keyword index in their index form (see [`index_form`]): the index's own
+/// tokenizer (`ascii`) then only splits at the spaces between them, which keeps that work off
+/// the catalogue's single writer.
 #[derive(Default)]
 pub struct Segmenter {
     jieba: OnceLock<Jieba>,
+}
+
+/// A word as the keyword index stores it, and as a query looks it up: lowercase, without
+/// diacritics, and cut into space-separated pieces at anything that is not a letter or digit
+/// (what SQLite's `unicode61` tokenizer does). Empty when the word has no letter or digit.
+pub fn index_form(word: &str) -> Cow<'_, str> {
+    if word.chars().all(is_plain) {
+        return Cow::Borrowed(word);
+    }
+    let mut out = String::with_capacity(word.len());
+    let mut gap = false;
+    for c in word.nfd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.extend(c.to_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    // Letters without case or marks (CJK, kana, Hangul) come back composed.
+    Cow::Owned(out.nfc().collect())
+}
+
+/// A character that is already in index form: a lowercase ASCII letter or digit, or a
+/// character of a caseless script without diacritics (CJK ideographs, kana, Hangul syllables).
+fn is_plain(c: char) -> bool {
+    c.is_ascii_lowercase()
+        || c.is_ascii_digit()
+        || matches!(c,
+            '\u{3040}'..='\u{30ff}'     // Hiragana, Katakana
+            | '\u{3400}'..='\u{4dbf}'   // CJK Extension A
+            | '\u{4e00}'..='\u{9fff}'   // CJK Unified Ideographs
+            | '\u{ac00}'..='\u{d7a3}'   // Hangul syllables
+            | '\u{20000}'..='\u{2ebef}' // CJK Extensions B to F
+        )
 }
 
 impl Segmenter {
@@ -22,24 +70,26 @@ impl Segmenter {
         self.jieba();
     }
 
-    /// Search-mode tokens (words plus their sub-words), lowercased, punctuation dropped.
-    pub fn tokens<'a>(&self, text: &'a str) -> impl Iterator<Item = &'a str> + use<'a, '_> {
+    /// Search-mode tokens (words plus their sub-words) in index form; words without a letter
+    /// or digit (punctuation, spaces) are dropped.
+    pub fn tokens<'a>(&self, text: &'a str) -> impl Iterator<Item = Cow<'a, str>> + use<'a, '_> {
         self.jieba()
             .cut_for_search(text, true)
             .into_iter()
-            .map(|t| t.word)
-            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .map(|t| index_form(t.word))
+            .filter(|w| !w.is_empty())
     }
 
-    /// Search-mode tokens of a whole text with their character spans, in order of start, so
-    /// the tokens of any chunk of it can be picked without segmenting the chunk again.
-    pub fn token_spans<'a>(&self, text: &'a str) -> Vec<(usize, usize, &'a str)> {
-        let mut spans: Vec<(usize, usize, &str)> = self
+    /// Search-mode tokens of a whole text, in index form, with their character spans, in
+    /// order of start, so the tokens of any chunk of it can be picked without segmenting the
+    /// chunk again.
+    pub fn token_spans<'a>(&self, text: &'a str) -> Vec<(usize, usize, Cow<'a, str>)> {
+        let mut spans: Vec<(usize, usize, Cow<'a, str>)> = self
             .jieba()
             .cut_for_search(text, true)
             .into_iter()
-            .filter(|t| t.word.chars().any(char::is_alphanumeric))
-            .map(|t| (t.start, t.end, t.word))
+            .map(|t| (t.start, t.end, index_form(t.word)))
+            .filter(|(_, _, w)| !w.is_empty())
             .collect();
         spans.sort_by_key(|&(start, end, _)| (start, end));
         spans
@@ -47,11 +97,15 @@ impl Segmenter {
 
     /// The space-joined tokens of `spans` (from [`Self::token_spans`]) that lie within the
     /// character range `start..end`: the FTS text of the chunk at that range.
-    pub fn index_text_within(spans: &[(usize, usize, &str)], start: usize, end: usize) -> String {
+    pub fn index_text_within(
+        spans: &[(usize, usize, Cow<'_, str>)],
+        start: usize,
+        end: usize,
+    ) -> String {
         let first = spans.partition_point(|&(s, _, _)| s < start);
         let mut out = String::new();
-        for &(_, e, word) in spans[first..].iter().take_while(|&&(s, _, _)| s < end) {
-            if e <= end {
+        for (_, e, word) in spans[first..].iter().take_while(|&&(s, _, _)| s < end) {
+            if *e <= end {
                 if !out.is_empty() {
                     out.push(' ');
                 }
@@ -68,7 +122,7 @@ impl Segmenter {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(t);
+            out.push_str(&t);
         }
         out
     }
@@ -79,9 +133,10 @@ impl Segmenter {
     /// `None` when the query has nothing searchable (only punctuation or spaces).
     pub fn match_expression(&self, query: &str) -> Option<String> {
         let mut seen = std::collections::HashSet::new();
+        // A word cut into pieces (e.g. "wi-fi") is looked up as one term a piece.
         let tokens: Vec<String> = self
             .tokens(query)
-            .map(str::to_lowercase)
+            .flat_map(|t| t.split(' ').map(str::to_owned).collect::<Vec<_>>())
             .filter(|t| seen.insert(t.clone()))
             .collect();
         let content: Vec<&String> = tokens.iter().filter(|t| !is_stop_word(t)).collect();
@@ -240,11 +295,14 @@ mod tests {
     #[test]
     fn segments_chinese_and_drops_punctuation() {
         let s = Segmenter::default();
-        let tokens: Vec<&str> = s.tokens("中华人民共和国成立了。Hello, World!").collect();
-        assert!(tokens.contains(&"中华"));
-        assert!(tokens.contains(&"中华人民共和国"));
-        assert!(tokens.contains(&"Hello"));
-        assert!(!tokens.iter().any(|t| *t == "。" || *t == ","));
+        let tokens: Vec<String> = s
+            .tokens("中华人民共和国成立了。Hello, World!")
+            .map(Cow::into_owned)
+            .collect();
+        assert!(tokens.iter().any(|t| t == "中华"));
+        assert!(tokens.iter().any(|t| t == "中华人民共和国"));
+        assert!(tokens.iter().any(|t| t == "hello"));
+        assert!(!tokens.iter().any(|t| t == "。" || t == ","));
     }
 
     #[test]
@@ -270,6 +328,32 @@ mod tests {
             !within.contains("中华") && !within.contains("Revenue"),
             "{within}"
         );
+    }
+
+    #[test]
+    fn index_form_is_lowercase_unaccented_alphanumeric() {
+        assert_eq!(index_form("营业收入"), "营业收入");
+        assert!(matches!(index_form("营业收入"), Cow::Borrowed(_)));
+        assert_eq!(index_form("Café"), "cafe");
+        assert_eq!(index_form("ÉCOLE"), "ecole");
+        assert_eq!(index_form("Wi-Fi"), "wi fi");
+        assert_eq!(index_form("snake_case"), "snake case");
+        assert_eq!(index_form("３Ｄ"), "３ｄ");
+        assert_eq!(index_form("한국어"), "한국어");
+        assert_eq!(index_form("ｶﾀｶﾅ"), "ｶﾀｶﾅ");
+        assert_eq!(index_form("。"), "");
+        assert_eq!(index_form("--"), "");
+        // What the FTS `ascii` tokenizer sees splits only at the spaces: no ASCII separator
+        // and no uppercase ASCII is left in a token.
+        for w in ["Ünïcödé", "A.B.C", "x\"y", "C++", "数据_v2"] {
+            let f = index_form(w);
+            assert!(
+                !f.chars()
+                    .any(|c| c.is_ascii() && c != ' ' && !c.is_ascii_alphanumeric()),
+                "{w} -> {f}"
+            );
+            assert!(!f.chars().any(|c| c.is_ascii_uppercase()), "{w} -> {f}");
+        }
     }
 
     #[test]

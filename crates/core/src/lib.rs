@@ -73,10 +73,12 @@ impl Library {
         let library_id: String = sqlx::query_scalar("SELECT id FROM library LIMIT 1")
             .fetch_one(&catalogue.pool)
             .await?;
+        let segmenter = Arc::new(Segmenter::default());
+        catalogue.rebuild_keyword_index_if_stale(&segmenter).await?;
         Ok(Self {
             config,
             catalogue,
-            segmenter: Arc::new(Segmenter::default()),
+            segmenter,
             chat_model: std::sync::RwLock::new(chat_model),
             backends: std::sync::RwLock::new(backends),
             vector_status: tokio::sync::watch::Sender::new(vectors::VectorStatus::default()),

@@ -510,3 +510,55 @@ async fn delete_kb_removes_documents_conversations_watches_and_leaves_vector_tom
     // The name is free again.
     t.kb("待删").await;
 }
+
+#[tokio::test]
+async fn a_catalogue_indexed_by_the_older_tokenizer_is_reindexed_when_opened() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("升级").await;
+    let file = write(
+        &t.docs_dir().join("菜单.txt"),
+        "Café Zürich 的营业收入同比增长。WI-FI 免费。",
+    );
+    t.ingest(kb.id, std::slice::from_ref(&file)).await;
+    // Take the catalogue back to what the release before migration 11 left: a keyword index
+    // tokenized by `unicode61` inside SQLite, from tokens as jieba cut them.
+    let lib_config = t.lib.config().clone();
+    {
+        use sqlx::Connection;
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(lib_config.catalogue_path());
+        let mut raw = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("writable connection");
+        for sql in [
+            "DELETE FROM _sqlx_migrations WHERE version = 11",
+            "ALTER TABLE library DROP COLUMN keyword_index_stale",
+            "DROP TABLE chunk_fts",
+            "CREATE VIRTUAL TABLE chunk_fts USING fts5 (tokens, content = '', \
+             contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2')",
+            "INSERT INTO chunk_fts (rowid, tokens) SELECT id, text FROM chunks",
+        ] {
+            sqlx::query(sql).execute(&mut raw).await.expect(sql);
+        }
+    }
+    let t = t.reopened().await;
+    let mut raw = t.raw().await;
+    let (table, stale): (String, bool) = sqlx::query_as(
+        "SELECT (SELECT sql FROM sqlite_master WHERE name = 'chunk_fts'), keyword_index_stale \
+         FROM library",
+    )
+    .fetch_one(&mut raw)
+    .await
+    .expect("catalogue state");
+    assert!(table.contains("'ascii'"), "{table}");
+    assert!(!stale);
+    t.assert_consistent(kb.id).await;
+    // Found in Chinese and in Latin script, whatever the case.
+    for query in ["营业收入", "café", "CAFÉ", "ZÜRICH", "wi-fi", "Wi Fi"] {
+        let hits = t.search(kb.id, query, 5).await;
+        assert_eq!(hits.len(), 1, "{query}: {hits:?}");
+    }
+    // Opened again, nothing is rebuilt.
+    let t = t.reopened().await;
+    assert_eq!(t.search(kb.id, "营业收入", 5).await.len(), 1);
+}
