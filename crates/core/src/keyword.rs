@@ -27,6 +27,19 @@ pub fn index_form(word: &str) -> Cow<'_, str> {
         return Cow::Borrowed(word);
     }
     let mut out = String::with_capacity(word.len());
+    if word.is_ascii() {
+        // No diacritics to remove: lowercase, and cut at the ASCII separators.
+        for piece in word
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|p| !p.is_empty())
+        {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(piece.chars().map(|c| c.to_ascii_lowercase()));
+        }
+        return Cow::Owned(out);
+    }
     let mut gap = false;
     for c in word.nfd() {
         if is_combining_mark(c) {
