@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use lexinaut_core::{
-    CancellationToken, CoreError, DocumentStatus, ImportControl, ImportProgress, JobState,
+    CancellationToken, CoreError, DocumentStatus, ImportControl, ImportJobs, ImportProgress,
+    JobState,
 };
 
 use crate::support::{shown, write, TestLibrary, GO, PANDA, PNG_BYTES, SAMPLES, TEA};
@@ -908,6 +909,28 @@ async fn release(fifo: PathBuf) {
         .expect("write to the FIFO");
 }
 
+/// The import jobs of `kb_id` once the file at `path` is recorded as being extracted (polled
+/// for up to 20 s); `None` if it never was.
+async fn when_extracting(
+    t: &TestLibrary,
+    kb_id: i64,
+    path: &std::path::Path,
+) -> Option<ImportJobs> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let jobs = t.lib.import_jobs(kb_id, 10).await.expect("jobs");
+        if jobs
+            .unfinished
+            .iter()
+            .any(|j| j.path == shown(path) && j.state == JobState::Extracting)
+        {
+            return Some(jobs);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}
+
 #[tokio::test]
 async fn links_to_files_are_imported_and_other_special_entries_are_skipped_with_a_reason() {
     let t = TestLibrary::open().await;
@@ -1003,18 +1026,7 @@ async fn a_cancel_while_a_reader_hangs_returns_at_once_and_the_resume_redoes_tha
     );
     let cancel = async {
         // Once the stuck file is being read, cancel.
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
-            if jobs
-                .unfinished
-                .iter()
-                .any(|j| j.path == shown(&stuck) && j.state == JobState::Extracting)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        when_extracting(&t, kb.id, &stuck).await;
         control.cancel();
     };
     let summary = tokio::time::timeout(Duration::from_secs(10), async {
@@ -1058,12 +1070,7 @@ async fn every_step_of_a_file_is_recorded_and_a_finished_job_names_its_document(
     let kb = t.kb("步骤").await;
     let note = write(&t.docs_dir().join("笔记.txt"), "每一步都记在目录里。");
     // A reader stuck on a file (a FIFO nobody writes yet) shows where it stands: extracting.
-    let stuck = t.docs_dir().join("卡住.txt");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&stuck)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
+    let stuck = stuck_file(&t.docs_dir().join("卡住.txt"));
     let import = t.lib.ingest(
         kb.id,
         vec![note.clone(), stuck.clone()],
@@ -1071,26 +1078,8 @@ async fn every_step_of_a_file_is_recorded_and_a_finished_job_names_its_document(
         CancellationToken::new(),
     );
     let observe = async {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut seen = None;
-        while std::time::Instant::now() < deadline {
-            let jobs = t.lib.import_jobs(kb.id, 10).await.expect("jobs");
-            if jobs
-                .unfinished
-                .iter()
-                .any(|j| j.path == shown(&stuck) && j.state == JobState::Extracting)
-            {
-                seen = Some(jobs);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        // Unblock the reader (a writer opens the FIFO, writes and closes it).
-        let fifo = stuck.clone();
-        tokio::task::spawn_blocking(move || std::fs::write(fifo, "终于读到了内容。"))
-            .await
-            .expect("writer task")
-            .expect("write to the FIFO");
+        let seen = when_extracting(&t, kb.id, &stuck).await;
+        release(stuck.clone()).await;
         seen
     };
     let (summary, seen) = tokio::join!(import, observe);
