@@ -112,6 +112,7 @@ pub async fn import_paths(
 ) -> Result<ImportSummary, ApiError> {
     let kb_id = i64::from(kb_id);
     let guard = state.imports.begin(kb_id, &state.shutdown);
+    tracing::info!(kb_id, paths = paths.len(), "import begins");
     let report = progress_sender(on_progress);
     let paths = paths.into_iter().map(Into::into).collect();
     let summary = state
@@ -143,7 +144,9 @@ pub async fn import_resume(
 #[tauri::command]
 #[specta::specta]
 pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
-    state.imports.cancel(&i64::from(kb_id))
+    let ran = state.imports.cancel(&i64::from(kb_id));
+    tracing::info!(kb_id, ran, "import cancel asked");
+    ran
 }
 
 /// Pauses (no new file starts; files in hand finish) or resumes the import running in a
@@ -151,7 +154,7 @@ pub fn import_cancel(state: State<'_, AppState>, kb_id: u32) -> bool {
 #[tauri::command]
 #[specta::specta]
 pub fn import_set_paused(state: State<'_, AppState>, kb_id: u32, paused: bool) -> bool {
-    state
+    let ran = state
         .imports
         .get(&i64::from(kb_id))
         .map(|control| {
@@ -161,7 +164,9 @@ pub fn import_set_paused(state: State<'_, AppState>, kb_id: u32, paused: bool) -
                 control.resume();
             }
         })
-        .is_some()
+        .is_some();
+    tracing::info!(kb_id, paused, ran, "import pause asked");
+    ran
 }
 
 /// The import jobs of a knowledge base: files per step, and up to 50 not finished.

@@ -90,6 +90,14 @@ async function shownError(browser) {
   return (await e.isExisting()) ? await e.getText() : "none";
 }
 
+/** What the import panel shows, plus a screenshot in the artifacts folder (for a failure message). */
+async function panelState(browser, name) {
+  await browser.saveScreenshot(join(artifacts, `${name}.png`)).catch(() => {});
+  const panel = await browser.$(".import-panel");
+  const text = (await panel.isExisting()) ? (await panel.getText()).replace(/\s+/g, " ") : "no panel";
+  return `panel: "${text.slice(0, 300)}"; error shown: ${await shownError(browser)}; screenshot ${name}.png`;
+}
+
 test("cancel stops a large import; continue finishes it", async () => {
   const { browser } = app;
   await (await browser.$('[data-testid="kb-select"]')).waitForExist({ timeout: 15000 });
@@ -100,7 +108,9 @@ test("cancel stops a large import; continue finishes it", async () => {
   await cancel.click();
   // Reported although a reader is still stuck on the hung file.
   const stopped = await browser.$('[data-testid="import-cancelled"]');
-  await stopped.waitForExist({ timeout: 30000, timeoutMsg: "cancel was not reported" });
+  await stopped.waitForExist({ timeout: 30000 }).catch(async () => {
+    assert.fail(`cancel was not reported (${await panelState(browser, "cancel-not-reported")})`);
+  });
   // The table renders only the rows in view: it carries the number of documents it lists.
   const countRows = () =>
     browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
@@ -139,10 +149,11 @@ test("pause holds an import until resume; it then finishes", async () => {
   const pause = await browser.$('[data-testid="import-pause"]');
   await pause.waitForExist({ timeout: 20000, timeoutMsg: "no pause button" });
   await pause.click();
-  await browser.waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", {
-    timeout: 10000,
-    timeoutMsg: "the import did not report being paused",
-  });
+  await browser
+    .waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", { timeout: 10000 })
+    .catch(async () => {
+      assert.fail(`the import did not report being paused (${await panelState(browser, "pause-not-reported")})`);
+    });
   // Files already being read are finished; after that the count holds still.
   await browser.pause(1000);
   const held = await processed(browser);

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { BackendError, type Backend } from "./backend";
 import type { Document, ImportJobs, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
 import { setLocale } from "./i18n";
@@ -189,7 +189,7 @@ describe("app store", () => {
     expect(store.state.error).toMatch(/already exists/);
   });
 
-  it("cancels only while importing, and resumes into the current knowledge base", async () => {
+  it("cancels and pauses only while importing, and resumes into the current knowledge base", async () => {
     const m = memoryBackend();
     const store = createAppStore(m.backend);
     await store.load();
@@ -197,18 +197,80 @@ describe("app store", () => {
     expect(m.calls.some((c) => c.startsWith("cancel"))).toBe(false);
     await store.setImportPaused(true);
     expect(m.calls.some((c) => c.startsWith("paused"))).toBe(false);
-    store.state.importing = true;
-    await store.setImportPaused(true);
-    await store.setImportPaused(false);
-    expect(m.calls).toContain("paused:1:true");
-    expect(m.calls).toContain("paused:1:false");
-    await store.cancelImport();
-    expect(m.calls).toContain("cancel:1");
-    store.state.importing = false;
     await store.resumeImport();
     expect(m.calls).toContain("resume:1");
     expect(store.state.lastImport?.documents).toBe(1);
     expect(store.state.importing).toBe(false);
+  });
+
+  it("keeps a cancel or pause clicked before the backend knows the import, and sends it once it runs", async () => {
+    // The import command waits for a thread; the click's command does not, and finds no import.
+    const m = memoryBackend();
+    let registered = false;
+    let cancelled = false;
+    let paused = false;
+    let start!: () => void;
+    const scheduled = new Promise<void>((r) => (start = r));
+    let report!: (p: ImportProgress) => void;
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    m.backend.importPaths = async (_kbId, _paths, onProgress) => {
+      await scheduled;
+      registered = true;
+      report = onProgress;
+      onProgress({ ...noProgress(), total: 3000 });
+      await finished;
+      return { documents: 0, duplicates: 0, chunks: 0, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled };
+    };
+    m.backend.cancelImport = async (kbId) => {
+      m.calls.push(`cancel:${kbId}:${registered}`);
+      if (registered) cancelled = true;
+      return registered;
+    };
+    m.backend.setImportPaused = async (kbId, p) => {
+      m.calls.push(`paused:${kbId}:${p}:${registered}`);
+      if (registered) {
+        paused = p;
+        report({ ...noProgress(), total: 3000, paused });
+      }
+      return registered;
+    };
+    const store = createAppStore(m.backend);
+    await store.load();
+
+    const importing = store.importPaths(["/big"]);
+    await store.setImportPaused(true);
+    expect(m.calls).toContain("paused:1:true:false");
+    start();
+    await vi.waitFor(() => expect(store.state.progress?.paused).toBe(true));
+    expect(m.calls).toContain("paused:1:true:true");
+    await store.setImportPaused(false);
+    expect(paused).toBe(false);
+    expect(store.state.progress?.paused).toBe(false);
+    finish();
+    await importing;
+
+    // The same for a cancel, the click every user makes after dropping the wrong folder.
+    registered = false;
+    const again = new Promise<void>((r) => (start = r));
+    m.backend.importPaths = async (_kbId, _paths, onProgress) => {
+      await again;
+      registered = true;
+      onProgress({ ...noProgress(), total: 3000 });
+      onProgress({ ...noProgress(), total: 3000, processed: 10 });
+      await new Promise((r) => setTimeout(r, 20));
+      return { documents: 10, duplicates: 0, chunks: 10, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled };
+    };
+    const second = store.importPaths(["/wrong"]);
+    await store.cancelImport();
+    expect(m.calls).toContain("cancel:1:false");
+    start();
+    await second;
+    expect(m.calls.filter((c) => c === "cancel:1:true")).toHaveLength(1);
+    expect(store.state.lastImport?.cancelled).toBe(true);
+    // A later import starts with no wish left over.
+    await store.importPaths(["/docs"]);
+    expect(m.calls.filter((c) => c.startsWith("cancel"))).toHaveLength(2);
   });
 
   it("replaces the progress bar with the summary in one step, once the catalogue lists the import", async () => {
@@ -307,6 +369,23 @@ describe("app store", () => {
     const loads = m.calls.filter((c) => c === "docs:1").length - before;
     expect(loads).toBeGreaterThanOrEqual(1);
     expect(loads).toBeLessThanOrEqual(2);
+  });
+
+  it("shows an import's summary while a watched folder keeps changing the catalogue", async () => {
+    const m = memoryBackend();
+    const store = createAppStore(m.backend);
+    await store.load();
+    m.slowLists(20);
+    // A folder syncing all day: an event every 5 ms, faster than a reload.
+    const storm = setInterval(() => m.fireChanged(1), 5);
+    try {
+      const done = store.importPaths(["/docs"]).then(() => "done");
+      const late = new Promise((r) => setTimeout(() => r("still waiting"), 1000));
+      expect(await Promise.race([done, late])).toBe("done");
+      expect(store.state.lastImport?.documents).toBe(1);
+    } finally {
+      clearInterval(storm);
+    }
   });
 
   it("a knowledge base deleted elsewhere (the CLI) is left for one that exists, without an error", async () => {

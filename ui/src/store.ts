@@ -102,40 +102,46 @@ export function createAppStore(backend: Backend): AppStore {
 
   // A watched folder syncing a burst sends many "catalogue changed" events: at most one load runs,
   // and one more follows it if anything changed meanwhile (a list of 10,000 documents is not
-  // reloaded once per event).
+  // reloaded once per event). A caller waits for a load that started after its call, never for
+  // the stream of events to stop (an import's summary must not wait on a busy watched folder).
   let loading: Promise<void> | null = null;
-  let stale = false;
+  let following: Promise<void> | null = null;
+  const loadDocuments = async (): Promise<void> => {
+    for (;;) {
+      const kbId = state.currentKbId;
+      let docs: Document[];
+      let jobs: ImportJobs | null;
+      try {
+        docs = kbId === null ? [] : await backend.listDocuments(kbId);
+        jobs = kbId === null ? null : await backend.importJobs(kbId);
+      } catch (e) {
+        if (!(e instanceof BackendError && e.code === "not_found")) throw e;
+        // The knowledge base was deleted (here or by the CLI): move on to one that exists.
+        await refreshKbs();
+        if (state.currentKbId === kbId) await pickKb(null);
+        continue;
+      }
+      // Another knowledge base was picked meanwhile: load that one instead.
+      if (kbId !== state.currentKbId) continue;
+      state.documents = docs;
+      state.jobs = jobs;
+      return;
+    }
+  };
   const refreshDocuments = (): Promise<void> => {
-    if (loading) {
-      stale = true;
+    if (!loading) {
+      loading = loadDocuments().finally(() => {
+        loading = null;
+      });
       return loading;
     }
-    loading = (async () => {
-      do {
-        stale = false;
-        const kbId = state.currentKbId;
-        let docs: Document[];
-        let jobs: ImportJobs | null;
-        try {
-          docs = kbId === null ? [] : await backend.listDocuments(kbId);
-          jobs = kbId === null ? null : await backend.importJobs(kbId);
-        } catch (e) {
-          if (!(e instanceof BackendError && e.code === "not_found")) throw e;
-          // The knowledge base was deleted (here or by the CLI): move on to one that exists.
-          await refreshKbs();
-          if (state.currentKbId === kbId) await pickKb(null);
-          stale = true;
-          continue;
-        }
-        if (kbId === state.currentKbId) {
-          state.documents = docs;
-          state.jobs = jobs;
-        } else stale = true;
-      } while (stale);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
+    following ??= loading
+      .catch(() => undefined)
+      .then(() => {
+        following = null;
+        return refreshDocuments();
+      });
+    return following;
   };
 
   // The knowledge base to show: the one asked for if it exists, else the first; a library
@@ -150,10 +156,47 @@ export function createAppStore(backend: Backend): AppStore {
     if (pick) globalThis.localStorage?.setItem("lexinaut.kb", String(pick.id));
   };
 
+  // What the user asked of the running import. Cancel and Pause show as soon as an import is
+  // asked for, but the backend only knows the import once its command runs (on a busy machine
+  // it can wait for a thread while a click's command does not): it then answers "none runs".
+  // The wish is kept and sent again with each progress report (the first comes from the running
+  // import) until the backend has it, so a click is never lost.
+  let wish: { kbId: number; cancel: boolean; cancelTaken: boolean; paused: boolean | null } | null = null;
+
+  const sendWish = async () => {
+    const w = wish;
+    if (!w) return;
+    if (w.cancel) {
+      if (!w.cancelTaken) w.cancelTaken = await backend.cancelImport(w.kbId);
+    } else if (w.paused !== null && w.paused !== (state.progress?.paused ?? false)) {
+      await backend.setImportPaused(w.kbId, w.paused);
+    }
+  };
+  // One send at a time; a report or click arriving meanwhile sends again after it (the send in
+  // flight may have been answered "none runs" just before the import registered).
+  let delivering: Promise<void> | null = null;
+  let redeliver = false;
+  const deliverWish = (): Promise<void> => {
+    if (delivering) {
+      redeliver = true;
+      return delivering;
+    }
+    delivering = (async () => {
+      do {
+        redeliver = false;
+        await sendWish();
+      } while (redeliver);
+    })().finally(() => {
+      delivering = null;
+    });
+    return delivering;
+  };
+
   // One import at a time per window: progress and the summary live in the store. The summary
   // replaces the progress bar in one render, once the catalogue shows what the import did:
   // nothing on the panel moves under the pointer after the result appears.
   const runImport = async (
+    kbId: number,
     start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
     kind: "import" | "reindex" = "import",
   ) => {
@@ -161,14 +204,20 @@ export function createAppStore(backend: Backend): AppStore {
     state.lastImport = null;
     state.lastImportKind = kind;
     state.progress = noProgress();
+    const ours = { kbId, cancel: false, cancelTaken: false, paused: null };
+    wish = ours;
     let summary: ImportSummary | null = null;
     try {
       summary = await start((p) => {
         state.progress = p;
+        if (wish === ours && (ours.cancel || ours.paused !== null)) {
+          deliverWish().catch((e) => (state.error = message(e)));
+        }
       });
       await refreshDocuments();
       await refreshKbs();
     } finally {
+      if (wish === ours) wish = null;
       state.lastImport = summary;
       state.importing = false;
     }
@@ -232,8 +281,8 @@ export function createAppStore(backend: Backend): AppStore {
       }),
     reindexDocuments: (ids) =>
       guard(async () => {
-        if (ids.length === 0) return;
-        await runImport((onProgress) => backend.reindexDocuments(ids, onProgress), "reindex");
+        if (ids.length === 0 || state.currentKbId === null) return;
+        await runImport(state.currentKbId, (onProgress) => backend.reindexDocuments(ids, onProgress), "reindex");
       }),
     refreshDocuments: () => quietly(refreshDocuments),
     importPaths: (paths) =>
@@ -241,21 +290,25 @@ export function createAppStore(backend: Backend): AppStore {
         if (paths.length === 0) return;
         if (state.currentKbId === null) throw new Error(t("import.noKb"));
         const kbId = state.currentKbId;
-        await runImport((onProgress) => backend.importPaths(kbId, paths, onProgress));
+        await runImport(kbId, (onProgress) => backend.importPaths(kbId, paths, onProgress));
       }),
     resumeImport: () =>
       quietly(async () => {
         if (state.currentKbId === null) return;
         const kbId = state.currentKbId;
-        await runImport((onProgress) => backend.resumeImport(kbId, onProgress));
+        await runImport(kbId, (onProgress) => backend.resumeImport(kbId, onProgress));
       }),
     cancelImport: () =>
       quietly(async () => {
-        if (state.currentKbId !== null && state.importing) await backend.cancelImport(state.currentKbId);
+        if (!wish) return;
+        wish.cancel = true;
+        await deliverWish();
       }),
     setImportPaused: (paused) =>
       quietly(async () => {
-        if (state.currentKbId !== null && state.importing) await backend.setImportPaused(state.currentKbId, paused);
+        if (!wish) return;
+        wish.paused = paused;
+        await deliverWish();
       }),
   };
   return store;
