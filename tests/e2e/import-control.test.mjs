@@ -20,6 +20,7 @@ let app;
 let folder;
 let second;
 let third;
+let fourth;
 
 function writeFolder(prefix, name) {
   const root = mkdtempSync(join(tmpdir(), prefix));
@@ -70,6 +71,7 @@ before(async () => {
   folder = writeFolder("lexinaut-e2e-many-", "记录");
   second = writeFolder("lexinaut-e2e-pause-", "纪要");
   third = writeFolder("lexinaut-e2e-lag-", "简报");
+  fourth = writeFolder("lexinaut-e2e-queue-", "通知");
   app = await launchApp({ port: 4464 });
 });
 
@@ -236,4 +238,34 @@ test("the window stays responsive during a large import (main-thread lag sampled
   console.log(`ui-lag ${JSON.stringify(report)}`);
   assert.ok(importing.timer_lag_ms.n > 10, "the window's timers ran during the import");
   assert.ok(importing.frame_gap_ms.n > 10, "the window painted during the import");
+});
+
+test("a folder dropped during an import is queued and imported after it", async () => {
+  const { browser } = app;
+  const countRows = () =>
+    browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
+  const before = await countRows();
+  const small = mkdtempSync(join(tmpdir(), "lexinaut-e2e-later-"));
+  for (let i = 0; i < 5; i++) writeFileSync(join(small, `附件${i}.txt`), `第${i}份附件：后拖入的文件在本次导入结束后导入。`);
+  await osDrag([fourth]);
+  const pause = await browser.$('[data-testid="import-pause"]');
+  await pause.waitForExist({ timeout: 20000, timeoutMsg: "no import running" });
+  // Held, so the second drop surely lands while the first import runs.
+  await pause.click();
+  await browser
+    .waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", { timeout: 10000 })
+    .catch(async () => assert.fail(`the import did not pause (${await panelState(browser, "queue-pause")})`));
+  await osDrag([small]);
+  const queued = await browser.$('[data-testid="import-queued"]');
+  await queued.waitForExist({ timeout: 10000 }).catch(async () => {
+    assert.fail(`the second drop was not queued (${await panelState(browser, "queue-not-shown")})`);
+  });
+  assert.match(await queued.getText(), /\b1\b/);
+  if (process.env.LEXINAUT_E2E_SHOTS) await browser.saveScreenshot(join(process.env.LEXINAUT_E2E_SHOTS, "import-queued.png"));
+  await pause.click();
+  await browser.waitUntil(async () => (await countRows()) === before + FILES + 5, {
+    timeout: 120000,
+    timeoutMsg: `expected ${before + FILES + 5} documents once both imports ran`,
+  });
+  await browser.waitUntil(async () => !(await queued.isExisting()), { timeout: 10000, timeoutMsg: "queue note stayed" });
 });

@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { BackendError, type Backend } from "./backend";
 import type { Document, ImportJobs, ImportProgress, ImportSummary, KnowledgeBase } from "./bindings";
 import { setLocale } from "./i18n";
-import { createAppStore, noProgress, unfinishedFiles } from "./store";
+import { createAppStore, LIST_EVERY_MS, noProgress, unfinishedFiles } from "./store";
 
 // The chat half of Backend, which these tests never reach (chatStore.test.ts covers it).
 function chatUnused(): Pick<Backend, "ask" | "regenerate" | "stopAnswer" | "listConversations" | "conversationMessages"
@@ -369,6 +369,79 @@ describe("app store", () => {
     const loads = m.calls.filter((c) => c === "docs:1").length - before;
     expect(loads).toBeGreaterThanOrEqual(1);
     expect(loads).toBeLessThanOrEqual(2);
+  });
+
+  it("queues what is dropped during an import and imports it next; a cancel drops the queue", async () => {
+    const m = memoryBackend();
+    const started: string[][] = [];
+    const gates: (() => void)[] = [];
+    m.backend.importPaths = async (_kbId, paths, onProgress) => {
+      started.push(paths);
+      onProgress({ ...noProgress(), total: paths.length });
+      await new Promise<void>((r) => gates.push(r));
+      return { documents: paths.length, duplicates: 0, chunks: paths.length, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
+    };
+    const store = createAppStore(m.backend);
+    await store.load();
+
+    const first = store.importPaths(["/a"]);
+    await vi.waitFor(() => expect(started).toHaveLength(1));
+    await store.importPaths(["/b"]);
+    await store.importPaths(["/c", "/d"]);
+    // Not started beside the running one: queued, in order, as one import.
+    expect(started).toEqual([["/a"]]);
+    expect(store.state.queued).toEqual([{ kbId: 1, paths: ["/b", "/c", "/d"] }]);
+    gates.shift()?.();
+    await vi.waitFor(() => expect(started).toEqual([["/a"], ["/b", "/c", "/d"]]));
+    expect(store.state.importing).toBe(true);
+    expect(store.state.queued).toEqual([]);
+    gates.shift()?.();
+    await first;
+    expect(store.state.importing).toBe(false);
+    expect(store.state.lastImport?.documents).toBe(3);
+
+    // Cancel stops the running import and forgets what was queued behind it.
+    const second = store.importPaths(["/e"]);
+    await vi.waitFor(() => expect(started).toHaveLength(3));
+    await store.importPaths(["/f"]);
+    await store.cancelImport();
+    expect(store.state.queued).toEqual([]);
+    gates.shift()?.();
+    await second;
+    expect(started).toHaveLength(3);
+  });
+
+  it("lists what an import stored so far when it pauses, and every few seconds while it runs", async () => {
+    const m = memoryBackend();
+    let report!: (p: ImportProgress) => void;
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    m.backend.importPaths = async (_kbId, _paths, onProgress) => {
+      report = onProgress;
+      onProgress({ ...noProgress(), total: 3000 });
+      await finished;
+      return { documents: 3000, duplicates: 0, chunks: 3000, skipped: 0, unchanged: 0, skipped_files: [], failed: [], cancelled: false };
+    };
+    const store = createAppStore(m.backend);
+    await store.load();
+    const listings = () => m.calls.filter((c) => c === "docs:1").length;
+    const importing = store.importPaths(["/big"]);
+    await vi.waitFor(() => expect(report).toBeDefined());
+    const atStart = listings();
+    report({ ...noProgress(), total: 3000, processed: 500 });
+    expect(listings()).toBe(atStart);
+    report({ ...noProgress(), total: 3000, processed: 600, paused: true });
+    await vi.waitFor(() => expect(listings()).toBe(atStart + 1));
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + LIST_EVERY_MS);
+      report({ ...noProgress(), total: 3000, processed: 900 });
+      await vi.waitFor(() => expect(listings()).toBe(atStart + 2));
+    } finally {
+      vi.useRealTimers();
+    }
+    finish();
+    await importing;
   });
 
   it("shows an import's summary while a watched folder keeps changing the catalogue", async () => {

@@ -22,6 +22,8 @@ export interface AppStore {
     /** What produced `lastImport`: an import of new paths, or a re-index of documents. */
     lastImportKind: "import" | "reindex";
     importing: boolean;
+    /** Paths dropped or picked while an import ran: imported next, in order, per knowledge base. */
+    queued: { kbId: number; paths: string[] }[];
     /** The current knowledge base's import jobs (files per step), loaded with its documents. */
     jobs: ImportJobs | null;
     error: string | null;
@@ -61,6 +63,9 @@ export const noProgress = (): ImportProgress => ({
   paused: false,
 });
 
+/** How often the document list follows a running import, in milliseconds. */
+export const LIST_EVERY_MS = 2000;
+
 /** Files of an import not yet stored (queued, extracting, chunking or indexing). */
 export const unfinishedFiles = (jobs: ImportJobs | null): number =>
   jobs ? (["queued", "extracting", "chunking", "indexing"] as const).reduce((n, s) => n + (jobs.counts[s] ?? 0), 0) : 0;
@@ -79,6 +84,7 @@ export function createAppStore(backend: Backend): AppStore {
     lastImport: null,
     lastImportKind: "import",
     importing: false,
+    queued: [],
     jobs: null,
     error: null,
   });
@@ -199,6 +205,21 @@ export function createAppStore(backend: Backend): AppStore {
     kbId: number,
     start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
     kind: "import" | "reindex" = "import",
+  ): Promise<void> => {
+    try {
+      await runOneImport(kbId, start, kind);
+    } finally {
+      // What was dropped meanwhile goes next (a cancel empties the queue: it stops what the user
+      // asked for, queued or not).
+      const next = state.queued.shift();
+      if (next) await runImport(next.kbId, (onProgress) => backend.importPaths(next.kbId, next.paths, onProgress));
+    }
+  };
+
+  const runOneImport = async (
+    kbId: number,
+    start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
+    kind: "import" | "reindex",
   ) => {
     state.importing = true;
     state.lastImport = null;
@@ -208,10 +229,18 @@ export function createAppStore(backend: Backend): AppStore {
     wish = ours;
     let summary: ImportSummary | null = null;
     try {
+      let listed = Date.now();
       summary = await start((p) => {
+        const pausedNow = p.paused && !state.progress?.paused;
         state.progress = p;
         if (wish === ours && (ours.cancel || ours.paused !== null)) {
           deliverWish().catch((e) => (state.error = message(e)));
+        }
+        // The catalogue fills as the import goes: the list follows every few seconds, and at
+        // once when the import pauses (what is stored so far is what the user looks at).
+        if (kbId === state.currentKbId && (pausedNow || Date.now() - listed >= LIST_EVERY_MS)) {
+          listed = Date.now();
+          refreshDocuments().catch((e) => (state.error = message(e)));
         }
       });
       await refreshDocuments();
@@ -290,6 +319,13 @@ export function createAppStore(backend: Backend): AppStore {
         if (paths.length === 0) return;
         if (state.currentKbId === null) throw new Error(t("import.noKb"));
         const kbId = state.currentKbId;
+        if (state.importing) {
+          // One import at a time: two at once would share the progress bar and its buttons.
+          const last = state.queued[state.queued.length - 1];
+          if (last?.kbId === kbId) last.paths.push(...paths);
+          else state.queued.push({ kbId, paths: [...paths] });
+          return;
+        }
         await runImport(kbId, (onProgress) => backend.importPaths(kbId, paths, onProgress));
       }),
     resumeImport: () =>
@@ -301,6 +337,7 @@ export function createAppStore(backend: Backend): AppStore {
     cancelImport: () =>
       quietly(async () => {
         if (!wish) return;
+        state.queued = [];
         wish.cancel = true;
         await deliverWish();
       }),
