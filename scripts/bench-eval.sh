@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Retrieval evaluation (issue 6, item 8): keyword-only, vector-only (what the old system did),
-# hybrid (confidence-weighted reciprocal rank fusion) and hybrid + rerank, side by side in one
-# run, on a SQuAD-format set (default ../shared/data/eval/cmrc2018_trial.json), with the
+# hybrid (confidence-weighted reciprocal rank fusion), hybrid + rerank, and auto (what answers
+# use: hybrid, reranked while the rerank model proves reliable), side by side in one run, on a SQuAD-format set (default ../shared/data/eval/cmrc2018_trial.json), with the
 # models named. Prints a Markdown table for docs/BENCHMARKS.md.
 #
 # Uses the servers in LEXINAUT_XINFERENCE_URL / LEXINAUT_CHROMA_URL / LEXINAUT_*_MODEL when set
 # (source a backends.env), else starts its own with scripts/backends.sh and stops them after.
-# Env: SET (the SQuAD file), LIMIT (first N questions; default all), GENERATE=1 (also score
-#      answers from the chat model: slow on CPU).
+# Env: SET (the SQuAD file), LIMIT (first N questions; default all), MODES (default all five),
+#      GENERATE=1 (also score answers from the chat model: slow on CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,7 +41,8 @@ echo "Set: $(basename "$set_file"); models: $models"
 echo
 echo "| mode | stages | hit@1 | hit@5 | MRR@10 | answer in top 5 | median ms/question |"
 echo "|---|---|---:|---:|---:|---:|---:|"
-for mode in keyword vector hybrid hybrid-rerank; do
+read -r -a modes <<<"${MODES:-keyword vector hybrid hybrid-rerank auto}"
+for mode in "${modes[@]}"; do
   "$bin" --data-dir "$data" "${args[@]}" --mode "$mode" > "$data/$mode.json"
   python3 - "$data/$mode.json" "$mode" <<'PYEOF'
 import json, sys
@@ -54,5 +55,5 @@ if r.get("answers"):
 PYEOF
 done
 echo
-echo "Questions: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["questions"])' "$data/keyword.json"), contexts: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["documents"])' "$data/keyword.json")"
+echo "Questions: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["questions"])' "$data/${modes[0]}.json"), contexts: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["documents"])' "$data/${modes[0]}.json")"
 rm -rf "$data"

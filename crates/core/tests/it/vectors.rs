@@ -250,6 +250,74 @@ async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
     let (ran, kept) = order(RetrievalMode::HybridRerank).await;
     assert!(ran && fused.len() >= 6, "{fused:?}");
     assert_eq!(kept, fused, "an unreliable reranker does not reorder");
+    // Keyword search was not sure of "季度报告" (six reports have it): nothing to check the
+    // model with, and its order would be set aside, so an answer (auto mode) does not ask it.
+    let (ran, auto) = order(RetrievalMode::Auto).await;
+    assert!(
+        !ran,
+        "an unreliable reranker is not asked by a question that cannot check it"
+    );
+    assert_eq!(auto, fused);
+    let mut raw = t.raw().await;
+    let rechecked: i64 =
+        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
+            .bind(kb.id)
+            .bind(&rerank_model)
+            .fetch_one(&mut raw)
+            .await
+            .expect("rerank checks");
+    raw.close().await.ok();
+    assert_eq!(rechecked, 50, "an unsure question is not a check");
+    // Measured as unreliable but not settled yet (10 checks): a sure question still asks it
+    // (each such question checks it again); its order stays unused. (Once settled, one sure
+    // question in ten rechecks it: unit-tested with the sampling.)
+    let mut writable = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(t.catalogue_path())
+        .connect()
+        .await
+        .expect("writable catalogue");
+    sqlx::query("UPDATE rerank_agreement SET checks = 10, agreements = 1 WHERE kb_id = ?")
+        .bind(kb.id)
+        .execute(&mut writable)
+        .await
+        .expect("measured as unreliable, not settled");
+    writable.close().await.ok();
+    let sure = |mode| {
+        let lib = &t.lib;
+        async move {
+            let r = lib
+                .retrieve(
+                    kb.id,
+                    "琥珀",
+                    &SearchFilter::default(),
+                    mode,
+                    Default::default(),
+                )
+                .await
+                .expect("retrieval");
+            (
+                r.rerank,
+                r.citations
+                    .iter()
+                    .map(|c| c.chunk_ids.clone())
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let (_, fused) = sure(RetrievalMode::Hybrid).await;
+    let (ran, kept) = sure(RetrievalMode::Auto).await;
+    assert!(ran, "a sure question asks the reranker");
+    assert_eq!(kept, fused, "an unreliable reranker does not reorder");
+    let mut raw = t.raw().await;
+    let rechecked: i64 =
+        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
+            .bind(kb.id)
+            .bind(&rerank_model)
+            .fetch_one(&mut raw)
+            .await
+            .expect("rerank checks");
+    raw.close().await.ok();
+    assert_eq!(rechecked, 11, "a sure question is a check");
 
     // The file changes: its old chunk's vector goes, the new chunk gets one.
     write(&extra, "这块翡翠产自缅甸，颜色翠绿。");
