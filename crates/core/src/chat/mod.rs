@@ -911,7 +911,7 @@ fn rechecks(query: &str) -> bool {
     // SipHash with fixed keys: the same on every run.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     query.trim().hash(&mut h);
-    h.finish() % RERANK_RECHECK_EVERY == 0
+    h.finish().is_multiple_of(RERANK_RECHECK_EVERY)
 }
 
 /// Joins chunks (in document order, possibly overlapping) back into the text they were cut
