@@ -66,6 +66,36 @@ async fn chroma_ids(t: &TestLibrary, url: &str, kb_id: i64, model: &str) -> Vec<
     ids.sort_unstable();
     ids
 }
+/// How many questions have checked the rerank model in a knowledge base.
+async fn rerank_checks(t: &TestLibrary, kb_id: i64, model: &str) -> i64 {
+    let mut raw = t.raw().await;
+    let checks =
+        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
+            .bind(kb_id)
+            .bind(model)
+            .fetch_one(&mut raw)
+            .await
+            .expect("rerank checks");
+    raw.close().await.ok();
+    checks
+}
+
+/// Sets what the rerank model's checks in a knowledge base have measured.
+async fn set_rerank_measure(t: &TestLibrary, kb_id: i64, checks: i64, agreements: i64) {
+    let mut writable = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(t.catalogue_path())
+        .connect()
+        .await
+        .expect("writable catalogue");
+    sqlx::query("UPDATE rerank_agreement SET checks = ?, agreements = ? WHERE kb_id = ?")
+        .bind(checks)
+        .bind(agreements)
+        .bind(kb_id)
+        .execute(&mut writable)
+        .await
+        .expect("rerank measure set");
+    writable.close().await.ok();
+}
 
 /// Import jobs follow the vectors: a job is `embedding` exactly while its document still has a
 /// chunk without a vector of `model`, and `done` once every chunk has one. Returns how many
@@ -203,34 +233,16 @@ async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
     t.ingest(kb.id, &[t.docs_dir()]).await;
     drain(&t).await;
     let rerank_model = env("LEXINAUT_TEST_RERANK_MODEL").expect("rerank model");
-    let mut raw = t.raw().await;
-    let rerank_checks: i64 =
-        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
-            .bind(kb.id)
-            .bind(&rerank_model)
-            .fetch_one(&mut raw)
-            .await
-            .expect("rerank checked");
-    assert_eq!(rerank_checks, 1);
-    raw.close().await.ok();
-    let mut writable = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(t.catalogue_path())
-        .connect()
-        .await
-        .expect("writable catalogue");
-    sqlx::query("UPDATE rerank_agreement SET checks = 50, agreements = 2 WHERE kb_id = ?")
-        .bind(kb.id)
-        .execute(&mut writable)
-        .await
-        .expect("measured as unreliable");
-    writable.close().await.ok();
-    let order = |mode| {
+    assert_eq!(rerank_checks(&t, kb.id, &rerank_model).await, 1);
+    set_rerank_measure(&t, kb.id, 50, 2).await;
+    // (rerank ran, the citations' chunks in order) for a question in a retrieval mode.
+    let ranked = |question: &'static str, mode| {
         let lib = &t.lib;
         async move {
             let r = lib
                 .retrieve(
                     kb.id,
-                    "季度报告",
+                    question,
                     &SearchFilter::default(),
                     mode,
                     Default::default(),
@@ -246,78 +258,36 @@ async fn every_chunk_gets_one_vector_and_deletes_reach_chroma() {
             )
         }
     };
-    let (_, fused) = order(RetrievalMode::Hybrid).await;
-    let (ran, kept) = order(RetrievalMode::HybridRerank).await;
+    let (_, fused) = ranked("季度报告", RetrievalMode::Hybrid).await;
+    let (ran, kept) = ranked("季度报告", RetrievalMode::HybridRerank).await;
     assert!(ran && fused.len() >= 6, "{fused:?}");
     assert_eq!(kept, fused, "an unreliable reranker does not reorder");
     // Keyword search was not sure of "季度报告" (six reports have it): nothing to check the
     // model with, and its order would be set aside, so an answer (auto mode) does not ask it.
-    let (ran, auto) = order(RetrievalMode::Auto).await;
+    let (ran, auto) = ranked("季度报告", RetrievalMode::Auto).await;
     assert!(
         !ran,
         "an unreliable reranker is not asked by a question that cannot check it"
     );
     assert_eq!(auto, fused);
-    let mut raw = t.raw().await;
-    let rechecked: i64 =
-        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
-            .bind(kb.id)
-            .bind(&rerank_model)
-            .fetch_one(&mut raw)
-            .await
-            .expect("rerank checks");
-    raw.close().await.ok();
-    assert_eq!(rechecked, 50, "an unsure question is not a check");
+    assert_eq!(
+        rerank_checks(&t, kb.id, &rerank_model).await,
+        50,
+        "an unsure question is not a check"
+    );
     // Measured as unreliable but not settled yet (10 checks): a sure question still asks it
     // (each such question checks it again); its order stays unused. (Once settled, one sure
     // question in ten rechecks it: unit-tested with the sampling.)
-    let mut writable = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(t.catalogue_path())
-        .connect()
-        .await
-        .expect("writable catalogue");
-    sqlx::query("UPDATE rerank_agreement SET checks = 10, agreements = 1 WHERE kb_id = ?")
-        .bind(kb.id)
-        .execute(&mut writable)
-        .await
-        .expect("measured as unreliable, not settled");
-    writable.close().await.ok();
-    let sure = |mode| {
-        let lib = &t.lib;
-        async move {
-            let r = lib
-                .retrieve(
-                    kb.id,
-                    "琥珀",
-                    &SearchFilter::default(),
-                    mode,
-                    Default::default(),
-                )
-                .await
-                .expect("retrieval");
-            (
-                r.rerank,
-                r.citations
-                    .iter()
-                    .map(|c| c.chunk_ids.clone())
-                    .collect::<Vec<_>>(),
-            )
-        }
-    };
-    let (_, fused) = sure(RetrievalMode::Hybrid).await;
-    let (ran, kept) = sure(RetrievalMode::Auto).await;
+    set_rerank_measure(&t, kb.id, 10, 1).await;
+    let (_, fused) = ranked("琥珀", RetrievalMode::Hybrid).await;
+    let (ran, kept) = ranked("琥珀", RetrievalMode::Auto).await;
     assert!(ran, "a sure question asks the reranker");
     assert_eq!(kept, fused, "an unreliable reranker does not reorder");
-    let mut raw = t.raw().await;
-    let rechecked: i64 =
-        sqlx::query_scalar("SELECT checks FROM rerank_agreement WHERE kb_id = ? AND model = ?")
-            .bind(kb.id)
-            .bind(&rerank_model)
-            .fetch_one(&mut raw)
-            .await
-            .expect("rerank checks");
-    raw.close().await.ok();
-    assert_eq!(rechecked, 11, "a sure question is a check");
+    assert_eq!(
+        rerank_checks(&t, kb.id, &rerank_model).await,
+        11,
+        "a sure question is a check"
+    );
 
     // The file changes: its old chunk's vector goes, the new chunk gets one.
     write(&extra, "这块翡翠产自缅甸，颜色翠绿。");
