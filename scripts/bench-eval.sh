@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Retrieval evaluation (issue 6, item 8): keyword-only, vector-only (what the old system did),
 # hybrid (confidence-weighted reciprocal rank fusion), hybrid + rerank, and auto (what answers
-# use: hybrid, reranked while the rerank model proves reliable), side by side in one run, on a SQuAD-format set (default ../shared/data/eval/cmrc2018_trial.json), with the
-# models named. Prints a Markdown table for docs/BENCHMARKS.md.
+# use: hybrid, reranked while the rerank model proves reliable), side by side in one run, on a
+# SQuAD-format set (default ../shared/data/eval/cmrc2018_trial.json), with the models named.
+# Prints a Markdown table for docs/BENCHMARKS.md.
 #
 # Uses the servers in LEXINAUT_XINFERENCE_URL / LEXINAUT_CHROMA_URL / LEXINAUT_*_MODEL when set
 # (source a backends.env), else starts its own with scripts/backends.sh and stops them after.

@@ -100,6 +100,27 @@ async function panelState(browser, name) {
   return `panel: "${text.slice(0, 300)}"; error shown: ${await shownError(browser)}; screenshot ${name}.png`;
 }
 
+/** The number of documents the table lists (it renders only the rows in view and carries it). */
+function countRows(browser) {
+  return browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
+}
+
+/**
+ * Clicks Pause on the running import and waits until the window reports it paused; returns the
+ * button. `shot` names the screenshot kept if it never does.
+ */
+async function pauseRunningImport(browser, shot) {
+  const pause = await browser.$('[data-testid="import-pause"]');
+  await pause.waitForExist({ timeout: 20000, timeoutMsg: "no import running (no pause button)" });
+  await pause.click();
+  await browser
+    .waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", { timeout: 10000 })
+    .catch(async () => {
+      assert.fail(`the import did not report being paused (${await panelState(browser, shot)})`);
+    });
+  return pause;
+}
+
 test("cancel stops a large import; continue finishes it", async () => {
   const { browser } = app;
   await (await browser.$('[data-testid="kb-select"]')).waitForExist({ timeout: 15000 });
@@ -113,10 +134,7 @@ test("cancel stops a large import; continue finishes it", async () => {
   await stopped.waitForExist({ timeout: 30000 }).catch(async () => {
     assert.fail(`cancel was not reported (${await panelState(browser, "cancel-not-reported")})`);
   });
-  // The table renders only the rows in view: it carries the number of documents it lists.
-  const countRows = () =>
-    browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
-  const partial = await countRows();
+  const partial = await countRows(browser);
   assert.ok(partial < FILES + 1, `cancel came too late: ${partial} documents`);
   // The abandoned reader gets its text and goes away; what it read is not stored.
   await release(hung, "被放弃的读取。");
@@ -136,7 +154,7 @@ test("cancel stops a large import; continue finishes it", async () => {
       assert.fail(`continued import did not finish (error shown: ${await shownError(browser)})`);
     });
   await answered;
-  await browser.waitUntil(async () => (await countRows()) === FILES + 1, {
+  await browser.waitUntil(async () => (await countRows(browser)) === FILES + 1, {
     timeout: 30000,
     timeoutMsg: `expected ${FILES + 1} documents after continuing`,
   });
@@ -144,18 +162,9 @@ test("cancel stops a large import; continue finishes it", async () => {
 
 test("pause holds an import until resume; it then finishes", async () => {
   const { browser } = app;
-  const countRows = () =>
-    browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
-  const before = await countRows();
+  const before = await countRows(browser);
   await osDrag([second]);
-  const pause = await browser.$('[data-testid="import-pause"]');
-  await pause.waitForExist({ timeout: 20000, timeoutMsg: "no pause button" });
-  await pause.click();
-  await browser
-    .waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", { timeout: 10000 })
-    .catch(async () => {
-      assert.fail(`the import did not report being paused (${await panelState(browser, "pause-not-reported")})`);
-    });
+  const pause = await pauseRunningImport(browser, "pause-not-reported");
   // Files already being read are finished; after that the count holds still.
   await browser.pause(1000);
   const held = await processed(browser);
@@ -167,7 +176,7 @@ test("pause holds an import until resume; it then finishes", async () => {
   if (process.env.LEXINAUT_E2E_SHOTS) await browser.saveScreenshot(join(process.env.LEXINAUT_E2E_SHOTS, "import-paused.png"));
 
   await pause.click();
-  await browser.waitUntil(async () => (await countRows()) === before + FILES, {
+  await browser.waitUntil(async () => (await countRows(browser)) === before + FILES, {
     timeout: 120000,
     timeoutMsg: `expected ${before + FILES} documents after resuming`,
   });
@@ -217,9 +226,7 @@ async function stopSampling(browser) {
 
 test("the window stays responsive during a large import (main-thread lag sampled)", async () => {
   const { browser } = app;
-  const countRows = () =>
-    browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
-  const before = await countRows();
+  const before = await countRows(browser);
   // Baseline: the same window, idle, in the same run.
   await startSampling(browser);
   await browser.pause(3000);
@@ -228,7 +235,7 @@ test("the window stays responsive during a large import (main-thread lag sampled
   await startSampling(browser);
   const started = Date.now();
   await osDrag([third]);
-  await browser.waitUntil(async () => (await countRows()) === before + FILES, {
+  await browser.waitUntil(async () => (await countRows(browser)) === before + FILES, {
     timeout: 120000,
     timeoutMsg: `expected ${before + FILES} documents`,
   });
@@ -242,19 +249,12 @@ test("the window stays responsive during a large import (main-thread lag sampled
 
 test("a folder dropped during an import is queued and imported after it", async () => {
   const { browser } = app;
-  const countRows = () =>
-    browser.execute(() => Number(document.querySelector('[data-testid="docs-table"]')?.dataset.rows ?? 0));
-  const before = await countRows();
+  const before = await countRows(browser);
   const small = mkdtempSync(join(tmpdir(), "lexinaut-e2e-later-"));
   for (let i = 0; i < 5; i++) writeFileSync(join(small, `附件${i}.txt`), `第${i}份附件：后拖入的文件在本次导入结束后导入。`);
   await osDrag([fourth]);
-  const pause = await browser.$('[data-testid="import-pause"]');
-  await pause.waitForExist({ timeout: 20000, timeoutMsg: "no import running" });
   // Held, so the second drop surely lands while the first import runs.
-  await pause.click();
-  await browser
-    .waitUntil(async () => (await pause.getAttribute("aria-pressed")) === "true", { timeout: 10000 })
-    .catch(async () => assert.fail(`the import did not pause (${await panelState(browser, "queue-pause")})`));
+  const pause = await pauseRunningImport(browser, "queue-pause");
   await osDrag([small]);
   const queued = await browser.$('[data-testid="import-queued"]');
   await queued.waitForExist({ timeout: 10000 }).catch(async () => {
@@ -263,7 +263,7 @@ test("a folder dropped during an import is queued and imported after it", async 
   assert.match(await queued.getText(), /\b1\b/);
   if (process.env.LEXINAUT_E2E_SHOTS) await browser.saveScreenshot(join(process.env.LEXINAUT_E2E_SHOTS, "import-queued.png"));
   await pause.click();
-  await browser.waitUntil(async () => (await countRows()) === before + FILES + 5, {
+  await browser.waitUntil(async () => (await countRows(browser)) === before + FILES + 5, {
     timeout: 120000,
     timeoutMsg: `expected ${before + FILES + 5} documents once both imports ran`,
   });

@@ -63,6 +63,32 @@ export const noProgress = (): ImportProgress => ({
   paused: false,
 });
 
+/**
+ * `run` made to run one at a time: a call while it runs gets one more run after it (shared by
+ * every call meanwhile), so a caller always waits for a run that started after its call, and a
+ * burst of calls costs at most two runs.
+ */
+export function coalesced(run: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const call = (): Promise<void> => {
+    if (!running) {
+      running = run().finally(() => {
+        running = null;
+      });
+      return running;
+    }
+    next ??= running
+      .catch(() => undefined)
+      .then(() => {
+        next = null;
+        return call();
+      });
+    return next;
+  };
+  return call;
+}
+
 /** How often the document list follows a running import, in milliseconds. */
 export const LIST_EVERY_MS = 2000;
 
@@ -110,8 +136,6 @@ export function createAppStore(backend: Backend): AppStore {
   // and one more follows it if anything changed meanwhile (a list of 10,000 documents is not
   // reloaded once per event). A caller waits for a load that started after its call, never for
   // the stream of events to stop (an import's summary must not wait on a busy watched folder).
-  let loading: Promise<void> | null = null;
-  let following: Promise<void> | null = null;
   const loadDocuments = async (): Promise<void> => {
     for (;;) {
       const kbId = state.currentKbId;
@@ -134,21 +158,7 @@ export function createAppStore(backend: Backend): AppStore {
       return;
     }
   };
-  const refreshDocuments = (): Promise<void> => {
-    if (!loading) {
-      loading = loadDocuments().finally(() => {
-        loading = null;
-      });
-      return loading;
-    }
-    following ??= loading
-      .catch(() => undefined)
-      .then(() => {
-        following = null;
-        return refreshDocuments();
-      });
-    return following;
-  };
+  const refreshDocuments = coalesced(loadDocuments);
 
   // The knowledge base to show: the one asked for if it exists, else the first; a library
   // without any gets a default one, ready to drop files into.
@@ -180,23 +190,7 @@ export function createAppStore(backend: Backend): AppStore {
   };
   // One send at a time; a report or click arriving meanwhile sends again after it (the send in
   // flight may have been answered "none runs" just before the import registered).
-  let delivering: Promise<void> | null = null;
-  let redeliver = false;
-  const deliverWish = (): Promise<void> => {
-    if (delivering) {
-      redeliver = true;
-      return delivering;
-    }
-    delivering = (async () => {
-      do {
-        redeliver = false;
-        await sendWish();
-      } while (redeliver);
-    })().finally(() => {
-      delivering = null;
-    });
-    return delivering;
-  };
+  const deliverWish = coalesced(sendWish);
 
   // One import at a time per window: progress and the summary live in the store. The summary
   // replaces the progress bar in one render, once the catalogue shows what the import did:

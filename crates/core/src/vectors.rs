@@ -707,14 +707,11 @@ impl Library {
         Ok(Some((model, out)))
     }
 
-    /// The rerank model's measured reliability in a knowledge base (see [`Reliability`]),
-    /// counting this question as a check when `agreed` says whether its first document was
-    /// keyword search's sure first document (`None`: keyword search was not sure).
+    /// The rerank model's measured reliability in a knowledge base (see [`Reliability`]).
     pub(crate) async fn rerank_reliability(
         &self,
         kb_id: i64,
         model: &str,
-        agreed: Option<bool>,
     ) -> Result<Reliability, CoreError> {
         let row: Option<(i64, i64)> = sqlx::query_as(
             "SELECT checks, agreements FROM rerank_agreement WHERE kb_id = ? AND model = ?",
@@ -724,19 +721,28 @@ impl Library {
         .fetch_optional(&self.catalogue.pool)
         .await?;
         let (checks, agreements) = row.unwrap_or((0, 0));
-        if let Some(agreed) = agreed {
-            sqlx::query(
-                "INSERT INTO rerank_agreement (kb_id, model, checks, agreements) VALUES (?, ?, 1, ?) \
-                 ON CONFLICT (kb_id, model) DO UPDATE SET checks = checks + 1, \
-                   agreements = agreements + excluded.agreements",
-            )
-            .bind(kb_id)
-            .bind(model)
-            .bind(i64::from(agreed))
-            .execute(&self.catalogue.pool)
-            .await?;
-        }
         Ok(Reliability { checks, agreements })
+    }
+
+    /// Counts a question as a check of the rerank model: `agreed` says whether its first
+    /// document was keyword search's sure first document.
+    pub(crate) async fn record_rerank_check(
+        &self,
+        kb_id: i64,
+        model: &str,
+        agreed: bool,
+    ) -> Result<(), CoreError> {
+        sqlx::query(
+            "INSERT INTO rerank_agreement (kb_id, model, checks, agreements) VALUES (?, ?, 1, ?) \
+             ON CONFLICT (kb_id, model) DO UPDATE SET checks = checks + 1, \
+               agreements = agreements + excluded.agreements",
+        )
+        .bind(kb_id)
+        .bind(model)
+        .bind(i64::from(agreed))
+        .execute(&self.catalogue.pool)
+        .await?;
+        Ok(())
     }
 
     /// Whether vectors are configured (an embedding model, Xinference and Chroma).

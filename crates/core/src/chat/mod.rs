@@ -535,27 +535,30 @@ impl Library {
         sure_first: Option<i64>,
         explicit: bool,
     ) -> Result<(Vec<Candidate>, bool), CoreError> {
-        if !explicit {
-            if let Some(model) = self.backends().rerank_model {
-                let measured = self.rerank_reliability(kb_id, &model, None).await?;
-                if measured.estimate() < crate::vectors::RERANK_TRUST {
-                    let recheck = sure_first.is_some()
-                        && (measured.checks < RERANK_SETTLED || rechecks(query));
-                    if !recheck {
-                        return Ok((candidates, false));
-                    }
-                }
+        let Some(model) = self.backends().rerank_model else {
+            return Ok((candidates, false));
+        };
+        // Measured before this question counts: one read of the measure a question.
+        let reliability = self.rerank_reliability(kb_id, &model).await?;
+        let trusted = reliability.estimate() >= crate::vectors::RERANK_TRUST;
+        if !explicit && !trusted {
+            let recheck =
+                sure_first.is_some() && (reliability.checks < RERANK_SETTLED || rechecks(query));
+            if !recheck {
+                return Ok((candidates, false));
             }
         }
         let fallback = candidates.clone();
         let Some((model, reranked)) = self.rerank_candidates(query, candidates).await? else {
             return Ok((fallback, false));
         };
-        let agreed = sure_first
+        if let Some(agreed) = sure_first
             .zip(reranked.first())
-            .map(|(doc, top)| top.hit.document_id == doc);
-        let reliability = self.rerank_reliability(kb_id, &model, agreed).await?;
-        if reliability.estimate() >= crate::vectors::RERANK_TRUST {
+            .map(|(doc, top)| top.hit.document_id == doc)
+        {
+            self.record_rerank_check(kb_id, &model, agreed).await?;
+        }
+        if trusted {
             return Ok((reranked, true));
         }
         tracing::debug!(
