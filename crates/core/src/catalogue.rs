@@ -540,7 +540,12 @@ async fn delete_in(
 #[derive(Clone)]
 pub struct Catalogue {
     pub(crate) pool: SqlitePool,
+    /// Write transactions of this process take turns here (see [`Catalogue::begin_write`]).
+    write_turn: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// This process's turn to write to the catalogue, held until the transaction ends.
+pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
 
 const KB_COLUMNS: &str =
     "k.id, k.name, k.chunk_size, k.chunk_overlap, k.chunk_unit, k.created_at, \
@@ -567,7 +572,10 @@ impl Catalogue {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_turn: Arc::default(),
+        })
     }
 
     /// Fills the keyword index again from the chunks' text when a migration left it empty
@@ -584,7 +592,7 @@ impl Catalogue {
             return Ok(None);
         }
         let started = std::time::Instant::now();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query("INSERT INTO chunk_fts (chunk_fts) VALUES ('delete-all')")
             .execute(&mut *tx)
             .await?;
@@ -625,6 +633,24 @@ impl Catalogue {
             "keyword index rebuilt"
         );
         Ok(Some(indexed))
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: the write lock is taken at once, so a
+    /// transaction that reads before it writes cannot fail on a lock upgrade). Bind the turn
+    /// before the transaction — `let (_turn, mut tx) = …` — so that it is released after it.
+    ///
+    /// SQLite has one writer at a time. Without the turn, a second writer of this process
+    /// (an import's step log beside its batch writer, the embedder, a watched folder) would
+    /// wait in SQLite's busy handler, which polls with sleeps growing to 100 ms and so often
+    /// wakes long after the lock is free: the end of an import waited up to ~90 ms for its
+    /// step log that way. Turns are handed over in order, at once. The busy handler still
+    /// covers other processes (the CLI beside the app).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<(WriteTurn, sqlx::Transaction<'static, sqlx::Sqlite>), CoreError> {
+        let turn = Arc::clone(&self.write_turn).lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((turn, tx))
     }
 
     /// The SQLite library version in use.
@@ -746,7 +772,7 @@ impl Catalogue {
     /// any document delete (chunks, keyword rows, and vector tombstones for Chroma), then the
     /// knowledge base row takes its conversations, watched folders, jobs and vector sets with it.
     pub async fn delete_kb(&self, id: i64) -> Result<KbDeletion, CoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let counts: Option<(i64, i64)> = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM conversations WHERE kb_id = k.id), \
                     (SELECT COUNT(*) FROM watched_folders WHERE kb_id = k.id) \
@@ -855,7 +881,7 @@ impl Catalogue {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let deleted = delete_in(&mut tx, ids).await?;
         tx.commit().await?;
         Ok(deleted)
@@ -878,7 +904,7 @@ impl Catalogue {
             return Ok(());
         }
         let now = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let moving: std::collections::HashSet<i64> = moves.iter().map(|m| m.id).collect();
         // Step aside first so moves can swap or chain paths without tripping the unique index.
         for m in moves {
@@ -1002,7 +1028,7 @@ impl Catalogue {
     pub(crate) async fn take_unfinished_jobs(&self, kb_id: i64) -> Result<Vec<String>, CoreError> {
         // Reads then deletes: the write lock is taken first, or a writer committing in between
         // would fail the delete (a read transaction cannot be upgraded past a newer commit).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let paths: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT path FROM jobs WHERE kb_id = ? AND state IN {} GROUP BY path ORDER BY MIN(id)",
             JobState::UNFINISHED_SQL
@@ -1038,7 +1064,7 @@ impl Catalogue {
         paths: &[String],
     ) -> Result<Vec<i64>, CoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs")
             .fetch_one(&mut *tx)
             .await?;
@@ -1078,7 +1104,7 @@ impl Catalogue {
         }
         let now = now_ms();
         // IMMEDIATE: take the write lock before allocating chunk ids.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // Ids come from a counter, never from MAX(id): a deleted chunk's id (and the vector
         // stored under it in Chroma) must never name a new chunk.
         let wanted = as_i64(
@@ -1254,7 +1280,7 @@ impl Catalogue {
         reason: &str,
     ) -> Result<(), CoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO documents (kb_id, path, canonical_path, size, mtime_ms, hash, status, error, \
                added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?) \

@@ -244,7 +244,7 @@ impl Catalogue {
             by_state.entry(state).or_default().push(job);
         }
         let now = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         for (state, jobs) in by_state {
             let earlier: Vec<&str> = JobState::UNFINISHED
                 .into_iter()

@@ -428,7 +428,7 @@ impl Library {
         dimension: u32,
         ids: &[i64],
     ) -> Result<Vec<i64>, CoreError> {
-        let mut tx = self.catalogue.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.catalogue.begin_write().await?;
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT OR IGNORE INTO chunk_vectors (chunk_id, kb_id, model) SELECT id, ",
         );
@@ -514,7 +514,7 @@ impl Library {
             if let Ok(mut cache) = self.backends().collections.lock() {
                 cache.remove(&(kb_id, model.clone()));
             }
-            let mut tx = self.catalogue.pool.begin().await?;
+            let (_turn, mut tx) = self.catalogue.begin_write().await?;
             for table in ["chunk_vectors", "vector_tombstones", "vector_sets"] {
                 sqlx::query(&format!(
                     "DELETE FROM {table} WHERE kb_id = ? AND model = ?"

@@ -621,7 +621,7 @@ impl Library {
         let model = self.chat_model();
 
         let user = store::insert(
-            pool,
+            &self.catalogue,
             store::NewMessage {
                 conversation_id: conversation.id,
                 role: Role::User,
@@ -755,7 +755,7 @@ impl Library {
             }
         };
         let mut message = store::insert(
-            pool,
+            &self.catalogue,
             store::NewMessage {
                 conversation_id: conversation.id,
                 role: Role::Assistant,
@@ -786,7 +786,7 @@ impl Library {
         cancel: CancellationToken,
     ) -> Result<ChatMessage, CoreError> {
         let conversation = store::get(&self.catalogue.pool, conversation_id).await?;
-        let question = store::pop_last_exchange(&self.catalogue.pool, conversation_id).await?;
+        let question = store::pop_last_exchange(&self.catalogue, conversation_id).await?;
         self.ask(
             AskRequest {
                 kb_id: conversation.kb_id,

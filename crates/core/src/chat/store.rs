@@ -4,7 +4,7 @@
 use sqlx::{Row, SqlitePool};
 
 use super::{AnswerMode, ChatMessage, Citation, Conversation, MessageStatus, Role};
-use crate::catalogue::now_ms;
+use crate::catalogue::{now_ms, Catalogue};
 use crate::error::CoreError;
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.kb_id, c.title, c.created_at, c.updated_at, \
@@ -145,9 +145,12 @@ pub(crate) struct NewMessage<'a> {
     pub retrieval_query: Option<&'a str>,
 }
 
-pub(crate) async fn insert(pool: &SqlitePool, m: NewMessage<'_>) -> Result<ChatMessage, CoreError> {
+pub(crate) async fn insert(
+    catalogue: &Catalogue,
+    m: NewMessage<'_>,
+) -> Result<ChatMessage, CoreError> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let (_turn, mut tx) = catalogue.begin_write().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (conversation_id, role, content, mode, status, error, citations, \
            retrieval_query, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -174,18 +177,18 @@ pub(crate) async fn insert(pool: &SqlitePool, m: NewMessage<'_>) -> Result<ChatM
            created_at FROM messages WHERE id = ?",
     )
     .bind(id)
-    .fetch_one(pool)
+    .fetch_one(&catalogue.pool)
     .await?;
     message_from_row(&row)
 }
 
 /// Removes the last question and its answer (for "regenerate"); returns the question.
 pub(crate) async fn pop_last_exchange(
-    pool: &SqlitePool,
+    catalogue: &Catalogue,
     conversation_id: i64,
 ) -> Result<String, CoreError> {
-    // Reads then deletes: take the write lock first (see `Catalogue::take_unfinished_jobs`).
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // Reads then deletes: the write lock is taken first (see `Catalogue::begin_write`).
+    let (_turn, mut tx) = catalogue.begin_write().await?;
     let last_user: Option<(i64, String)> = sqlx::query_as(
         "SELECT id, content FROM messages WHERE conversation_id = ? AND role = 'user' ORDER BY id DESC LIMIT 1",
     )
