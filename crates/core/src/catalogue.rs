@@ -365,6 +365,12 @@ pub(crate) struct UnchangedFiles {
     pub touched: Vec<(i64, i64)>,
 }
 
+/// Page size of a new catalogue. Passages are kilobytes of text and their keyword rows
+/// larger still: with 16 KiB pages an import writes a quarter of the WAL frames (one system
+/// call each) and checkpoints less often than with SQLite's default 4 KiB (see
+/// docs/BENCHMARKS.md, Ingestion).
+const PAGE_SIZE: u32 = 16 * 1024;
+
 /// Rows per multi-row INSERT: 500 × 8 columns stays far below SQLite's 32,766 bound variables.
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
@@ -563,6 +569,8 @@ impl Catalogue {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
+            // Takes effect when the file is created (a WAL database keeps its page size).
+            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)

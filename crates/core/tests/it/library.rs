@@ -45,6 +45,51 @@ async fn open_creates_catalogue_in_wal_mode() {
     assert!(wal.is_file(), "{} exists after a write", wal.display());
 }
 
+/// `PRAGMA page_size` of the library's catalogue.
+async fn page_size(t: &TestLibrary) -> i64 {
+    let mut raw = t.raw().await;
+    sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&mut raw)
+        .await
+        .expect("page size")
+}
+
+#[tokio::test]
+async fn a_new_catalogue_has_16_kib_pages_and_an_older_one_keeps_its_own() {
+    let t = TestLibrary::open().await;
+    assert_eq!(page_size(&t).await, 16 * 1024);
+
+    // A catalogue created with SQLite's default 4 KiB pages (as releases before this one did)
+    // keeps them, and works as before: imports, searches, reopens.
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = test_config(root.path());
+    std::fs::create_dir_all(&config.data_dir).expect("data dir");
+    {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(config.catalogue_path())
+            .create_if_missing(true)
+            .page_size(4096)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut raw = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("create a 4 KiB catalogue");
+        sqlx::query("CREATE TABLE created_before (x)")
+            .execute(&mut raw)
+            .await
+            .expect("first table");
+    }
+    let older = TestLibrary::open_in(root, config).await;
+    assert_eq!(page_size(&older).await, 4096);
+    let kb = older.kb("旧库").await;
+    let file = write(&older.docs_dir().join("茶叶.txt"), TEA);
+    assert_eq!(older.ingest(kb.id, &[file]).await.documents, 1);
+    let older = older.reopened().await;
+    assert_eq!(page_size(&older).await, 4096);
+    assert_eq!(older.search(kb.id, "大红袍", 5).await.len(), 1);
+    older.assert_consistent(kb.id).await;
+}
+
 #[tokio::test]
 async fn reopening_keeps_knowledge_bases_and_documents() {
     let t = TestLibrary::open().await;

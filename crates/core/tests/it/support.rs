@@ -83,6 +83,11 @@ impl TestLibrary {
         let root = tempfile::tempdir().expect("temporary directory");
         let mut config = test_config(root.path());
         adjust(&mut config);
+        Self::open_in(root, config).await
+    }
+
+    /// The library of `config`, whose data directory is inside `root` (removed on drop).
+    pub async fn open_in(root: TempDir, config: Config) -> Self {
         let lib = Library::open(config).await.expect("library opens");
         Self { lib, root }
     }
