@@ -14,6 +14,8 @@
 #   CONNECTIONS          wrk connections (default 400); THREADS wrk threads (default nproc);
 #   WRK_TIMEOUT          wrk's per-request timeout (default 2s, wrk's own default).
 #   SERVE_ARGS           extra `lexinaut serve` options, e.g. "--max-answers 4".
+#   LEXINAUT_BIN         a lexinaut binary to measure instead of building this clone's (for an
+#                        A/B against an earlier build in the same session).
 # Needs wrk (the Debian package; installed with apt-get when missing and running as root),
 # python3 (standard library only) and curl.
 set -euo pipefail
@@ -49,11 +51,16 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 # ---- the server -----------------------------------------------------------------------------
-log "building lexinaut (release)"
-(cd "$root" && nice -n 10 cargo build --release --locked -p lexinaut --bin lexinaut) >&2
-target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-lexinaut="$target_dir/release/lexinaut"
+if [[ -n "${LEXINAUT_BIN:-}" ]]; then
+  lexinaut="$LEXINAUT_BIN"
+  log "using $lexinaut"
+else
+  log "building lexinaut (release)"
+  (cd "$root" && nice -n 10 cargo build --release --locked -p lexinaut --bin lexinaut) >&2
+  target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  lexinaut="$target_dir/release/lexinaut"
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/lexinaut-bench-server.XXXXXX")"
 server_pid=""
