@@ -59,6 +59,18 @@ pub fn index_form(word: &str) -> Cow<'_, str> {
     Cow::Owned(out.nfc().collect())
 }
 
+/// Whether `c` lies in the Unicode blocks of the alphabetic scripts written with spaces between
+/// words that jieba does not segment (Latin-1 letters to Arabic, and Latin Extended Additional,
+/// which Vietnamese uses); a cheap first test.
+fn in_spaced_script_blocks(c: char) -> bool {
+    matches!(c, '\u{00c0}'..='\u{06ff}' | '\u{1e00}'..='\u{1eff}')
+}
+
+/// A letter of one of those scripts (not a sign such as × or ÷, nor punctuation).
+fn is_spaced_script_letter(c: char) -> bool {
+    in_spaced_script_blocks(c) && c.is_alphabetic()
+}
+
 /// A character that is already in index form: a lowercase ASCII letter or digit, or a
 /// character of a caseless script without diacritics (CJK ideographs, kana, Hangul syllables).
 fn is_plain(c: char) -> bool {
@@ -83,13 +95,57 @@ impl Segmenter {
         self.jieba();
     }
 
+    /// Search-mode words (words plus their sub-words) of `text` with their character spans.
+    /// They are jieba's, except for words of the alphabetic scripts written with spaces that
+    /// jieba does not know (Latin with diacritics, Greek, Cyrillic, Armenian, Hebrew, Arabic,
+    /// Vietnamese): jieba cuts "Zürich" into "Z", "ü", "rich", so "Zurich" would not find it;
+    /// such a word is kept whole here.
+    fn cut<'a>(&self, text: &'a str) -> Vec<(usize, usize, &'a str)> {
+        let jieba = self.jieba();
+        let mut out = Vec::new();
+        let cut_plain = |piece: &'a str, offset: usize, out: &mut Vec<_>| {
+            out.extend(
+                jieba
+                    .cut_for_search(piece, true)
+                    .into_iter()
+                    .map(|t| (offset + t.start, offset + t.end, t.word)),
+            );
+        };
+        if !text.chars().any(in_spaced_script_blocks) {
+            cut_plain(text, 0, &mut out);
+            return out;
+        }
+        // Where the text left to jieba starts (byte, character).
+        let mut plain = (0, 0);
+        // The word being read: its start (byte, character), and whether jieba would cut it.
+        let mut word: Option<(usize, usize, bool)> = None;
+        // A space after the end closes the last word.
+        let ended = text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')));
+        for (n, (b, c)) in ended.enumerate() {
+            let foreign = is_spaced_script_letter(c) || is_combining_mark(c);
+            if foreign || c.is_ascii_alphanumeric() {
+                match &mut word {
+                    Some((_, _, f)) => *f |= foreign,
+                    None => word = Some((b, n, foreign)),
+                }
+            } else if let Some((wb, wn, true)) = word.take() {
+                cut_plain(&text[plain.0..wb], plain.1, &mut out);
+                out.push((wn, n, &text[wb..b]));
+                plain = (b, n);
+            }
+        }
+        cut_plain(&text[plain.0..], plain.1, &mut out);
+        out
+    }
+
     /// Search-mode tokens (words plus their sub-words) in index form; words without a letter
     /// or digit (punctuation, spaces) are dropped.
     pub fn tokens<'a>(&self, text: &'a str) -> impl Iterator<Item = Cow<'a, str>> + use<'a, '_> {
-        self.jieba()
-            .cut_for_search(text, true)
+        self.cut(text)
             .into_iter()
-            .map(|t| index_form(t.word))
+            .map(|(_, _, word)| index_form(word))
             .filter(|w| !w.is_empty())
     }
 
@@ -98,10 +154,9 @@ impl Segmenter {
     /// chunk again.
     pub fn token_spans<'a>(&self, text: &'a str) -> Vec<(usize, usize, Cow<'a, str>)> {
         let mut spans: Vec<(usize, usize, Cow<'a, str>)> = self
-            .jieba()
-            .cut_for_search(text, true)
+            .cut(text)
             .into_iter()
-            .map(|t| (t.start, t.end, index_form(t.word)))
+            .map(|(start, end, word)| (start, end, index_form(word)))
             .filter(|(_, _, w)| !w.is_empty())
             .collect();
         // Equal spans hold equal words, so an unstable sort gives the same text.
@@ -317,6 +372,56 @@ mod tests {
         assert!(tokens.iter().any(|t| t == "中华人民共和国"));
         assert!(tokens.iter().any(|t| t == "hello"));
         assert!(!tokens.iter().any(|t| t == "。" || t == ","));
+    }
+
+    #[test]
+    fn words_of_spaced_scripts_stay_whole_and_match_without_their_accents() {
+        let s = Segmenter::default();
+        let tokens = |text: &str| -> Vec<String> { s.tokens(text).map(Cow::into_owned).collect() };
+        let doc = tokens("在Zürich的Café见面，Москва和Αθήνα也有分店。naïve Phở, Cafe\u{301} ok");
+        for word in [
+            "zurich",
+            "cafe",
+            "москва",
+            "αθηνα",
+            "naive",
+            "pho",
+            "ok",
+            "见面",
+            "分店",
+        ] {
+            assert!(doc.iter().any(|t| t == word), "{word} in {doc:?}");
+        }
+        // Not cut into letters (what jieba alone does with them).
+        for piece in ["z", "u", "rich", "caf", "e", "м"] {
+            assert!(!doc.iter().any(|t| t == piece), "{piece} in {doc:?}");
+        }
+        // The query side cuts the same way, with or without the accents.
+        assert_eq!(tokens("Zurich"), ["zurich"]);
+        assert_eq!(tokens("ZÜRICH"), ["zurich"]);
+        assert_eq!(tokens("cafe"), tokens("Café"));
+    }
+
+    #[test]
+    fn spans_of_words_kept_whole_are_their_characters() {
+        let s = Segmenter::default();
+        let text = "营业额Zürich增长，Café开业";
+        let spans = s.token_spans(text);
+        let chars: Vec<char> = text.chars().collect();
+        for (start, end, word) in &spans {
+            let original: String = chars[*start..*end].iter().collect();
+            assert_eq!(index_form(&original), *word, "{start}..{end}");
+        }
+        assert!(spans
+            .iter()
+            .any(|(a, b, w)| (*a, *b, w.as_ref()) == (3, 9, "zurich")));
+        assert!(spans
+            .iter()
+            .any(|(a, b, w)| (*a, *b, w.as_ref()) == (12, 16, "cafe")));
+        // Jieba's words around them keep their places.
+        assert!(spans
+            .iter()
+            .any(|(a, b, w)| (*a, *b, w.as_ref()) == (9, 11, "增长")));
     }
 
     #[test]

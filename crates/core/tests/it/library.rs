@@ -557,6 +557,52 @@ async fn delete_kb_removes_documents_conversations_watches_and_leaves_vector_tom
 }
 
 #[tokio::test]
+async fn words_jieba_cut_into_letters_are_indexed_whole_once_the_library_reopens() {
+    let t = TestLibrary::open().await;
+    let kb = t.kb("欧洲").await;
+    let chinese = t.kb("中文").await;
+    let file = write(
+        &t.docs_dir().join("分店.txt"),
+        "苏黎世（Zürich）的 Café Москва 分店开业。",
+    );
+    t.ingest(kb.id, std::slice::from_ref(&file)).await;
+    let other = write(&t.docs_dir().join("茶叶.txt"), TEA);
+    t.ingest(chinese.id, std::slice::from_ref(&other)).await;
+    for query in ["Zurich", "zürich", "cafe", "МОСКВА", "分店"] {
+        assert_eq!(t.search(kb.id, query, 5).await.len(), 1, "{query}");
+    }
+    // Back to what the releases before migration 12 stored: those words letter by letter.
+    {
+        use sqlx::Connection;
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(t.lib.config().catalogue_path());
+        let mut raw = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("writable connection");
+        for sql in [
+            "DELETE FROM _sqlx_migrations WHERE version = 12",
+            "DELETE FROM chunk_fts WHERE rowid IN \
+             (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id \
+              WHERE d.kb_id = (SELECT id FROM knowledge_bases WHERE name = '欧洲'))",
+            "INSERT INTO chunk_fts (rowid, tokens) SELECT c.id, \
+             '苏黎世 z u rich caf e м о с к в а 分店 开业' FROM chunks c \
+             JOIN documents d ON d.id = c.document_id \
+             WHERE d.kb_id = (SELECT id FROM knowledge_bases WHERE name = '欧洲')",
+        ] {
+            sqlx::query(sql).execute(&mut raw).await.expect(sql);
+        }
+    }
+    assert!(t.search(kb.id, "Zurich", 5).await.is_empty());
+    let t = t.reopened().await;
+    for query in ["Zurich", "zürich", "cafe", "Café", "МОСКВА", "分店"] {
+        assert_eq!(t.search(kb.id, query, 5).await.len(), 1, "{query}");
+    }
+    assert_eq!(t.search(chinese.id, "大红袍", 5).await.len(), 1);
+    t.assert_consistent(kb.id).await;
+    t.assert_consistent(chinese.id).await;
+}
+
+#[tokio::test]
 async fn a_catalogue_indexed_by_the_older_tokenizer_is_reindexed_when_opened() {
     let t = TestLibrary::open().await;
     let kb = t.kb("升级").await;
