@@ -398,7 +398,8 @@ describe("app store", () => {
     gates.shift()?.();
     await first;
     expect(store.state.importing).toBe(false);
-    expect(store.state.lastImport?.documents).toBe(3);
+    // One summary for both: the first import's file is counted too.
+    expect(store.state.lastImport?.documents).toBe(4);
 
     // Cancel stops the running import and forgets what was queued behind it.
     const second = store.importPaths(["/e"]);
@@ -409,6 +410,53 @@ describe("app store", () => {
     gates.shift()?.();
     await second;
     expect(started).toHaveLength(3);
+  });
+
+  it("sums up a queue of imports into one knowledge base in one summary, failures included", async () => {
+    const m = memoryBackend();
+    await m.backend.createKb("a");
+    await m.backend.createKb("b");
+    const gates: (() => void)[] = [];
+    m.backend.importPaths = async (_kbId, paths, onProgress) => {
+      onProgress({ ...noProgress(), total: paths.length });
+      await new Promise<void>((r) => gates.push(r));
+      const failed = paths.filter((p) => p.endsWith(".bin")).map((path) => ({ path, reason: "binary" }));
+      const documents = paths.length - failed.length;
+      return { documents, duplicates: 0, chunks: 2 * documents, skipped: 1, unchanged: 1, skipped_files: [], failed, cancelled: false };
+    };
+    const store = createAppStore(m.backend);
+    await store.load();
+    await store.selectKb(1);
+
+    const first = store.importPaths(["/a.txt", "/bad.bin"]);
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    await store.importPaths(["/c.txt"]);
+    gates.shift()?.();
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    gates.shift()?.();
+    await first;
+    expect(store.state.lastImport).toEqual({
+      documents: 2,
+      duplicates: 0,
+      chunks: 4,
+      skipped: 2,
+      unchanged: 2,
+      skipped_files: [],
+      failed: [{ path: "/bad.bin", reason: "binary" }],
+      cancelled: false,
+    });
+
+    // A drop into another knowledge base, queued behind: its own summary.
+    const second = store.importPaths(["/d.txt"]);
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    await store.selectKb(2);
+    await store.importPaths(["/e.txt"]);
+    gates.shift()?.();
+    await vi.waitFor(() => expect(gates).toHaveLength(1));
+    gates.shift()?.();
+    await second;
+    expect(store.state.lastImport?.documents).toBe(1);
+    expect(store.state.lastImport?.failed).toEqual([]);
   });
 
   it("lists what an import stored so far when it pauses, and every few seconds while it runs", async () => {

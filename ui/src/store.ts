@@ -92,6 +92,18 @@ export function coalesced(run: () => Promise<void>): () => Promise<void> {
 /** How often the document list follows a running import, in milliseconds. */
 export const LIST_EVERY_MS = 2000;
 
+/** One summary for imports run one after the other (a drop queued behind another import). */
+export const mergeSummaries = (a: ImportSummary, b: ImportSummary): ImportSummary => ({
+  documents: a.documents + b.documents,
+  duplicates: a.duplicates + b.duplicates,
+  chunks: a.chunks + b.chunks,
+  skipped: a.skipped + b.skipped,
+  unchanged: a.unchanged + b.unchanged,
+  skipped_files: [...a.skipped_files, ...b.skipped_files],
+  failed: [...a.failed, ...b.failed],
+  cancelled: a.cancelled || b.cancelled,
+});
+
 /** Files of an import not yet stored (queued, extracting, chunking or indexing). */
 export const unfinishedFiles = (jobs: ImportJobs | null): number =>
   jobs ? (["queued", "extracting", "chunking", "indexing"] as const).reduce((n, s) => n + (jobs.counts[s] ?? 0), 0) : 0;
@@ -195,18 +207,24 @@ export function createAppStore(backend: Backend): AppStore {
   // One import at a time per window: progress and the summary live in the store. The summary
   // replaces the progress bar in one render, once the catalogue shows what the import did:
   // nothing on the panel moves under the pointer after the result appears.
+  // What was dropped meanwhile goes next (a cancel empties the queue: it stops what the user
+  // asked for, queued or not). The summary shown at the end covers the imports run one after
+  // the other into the same knowledge base: a failure of the first stays listed.
   const runImport = async (
     kbId: number,
     start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
     kind: "import" | "reindex" = "import",
+    earlier: ImportSummary | null = null,
   ): Promise<void> => {
+    let shown = earlier;
     try {
-      await runOneImport(kbId, start, kind);
+      shown = await runOneImport(kbId, start, kind, earlier);
     } finally {
-      // What was dropped meanwhile goes next (a cancel empties the queue: it stops what the user
-      // asked for, queued or not).
       const next = state.queued.shift();
-      if (next) await runImport(next.kbId, (onProgress) => backend.importPaths(next.kbId, next.paths, onProgress));
+      if (next) {
+        const run = (onProgress: (p: ImportProgress) => void) => backend.importPaths(next.kbId, next.paths, onProgress);
+        await runImport(next.kbId, run, "import", next.kbId === kbId ? shown : null);
+      }
     }
   };
 
@@ -214,7 +232,8 @@ export function createAppStore(backend: Backend): AppStore {
     kbId: number,
     start: (onProgress: (p: ImportProgress) => void) => Promise<ImportSummary>,
     kind: "import" | "reindex",
-  ) => {
+    earlier: ImportSummary | null,
+  ): Promise<ImportSummary | null> => {
     state.importing = true;
     state.lastImport = null;
     state.lastImportKind = kind;
@@ -241,9 +260,10 @@ export function createAppStore(backend: Backend): AppStore {
       await refreshKbs();
     } finally {
       if (wish === ours) wish = null;
-      state.lastImport = summary;
+      state.lastImport = summary && earlier ? mergeSummaries(earlier, summary) : (summary ?? earlier);
       state.importing = false;
     }
+    return state.lastImport;
   };
 
   const store: AppStore = {
