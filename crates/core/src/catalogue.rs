@@ -586,33 +586,45 @@ impl Catalogue {
         })
     }
 
-    /// Fills the keyword index again from the chunks' text when a migration left it empty
-    /// (a change of its tokenizer); returns how many chunks were indexed, `None` when the index
-    /// was current. One transaction: a crash midway leaves it stale, to be rebuilt next time.
+    /// Fills the keyword index again from the chunks' text when a migration asked for it:
+    /// all of it after a change of its tokenizer (`keyword_index_stale` = 1, migration 11), or
+    /// only the passages with words of the scripts jieba cut into letters before migration 12
+    /// (= 2). Returns how many chunks were indexed, `None` when the index was current. One
+    /// transaction: a crash midway leaves it stale, to be rebuilt next time.
     pub(crate) async fn rebuild_keyword_index_if_stale(
         &self,
         segmenter: &Arc<Segmenter>,
     ) -> Result<Option<u64>, CoreError> {
-        let stale: bool = sqlx::query_scalar("SELECT keyword_index_stale FROM library LIMIT 1")
+        let stale: i64 = sqlx::query_scalar("SELECT keyword_index_stale FROM library LIMIT 1")
             .fetch_one(&self.pool)
             .await?;
-        if !stale {
-            return Ok(None);
-        }
+        let whole = match stale {
+            0 => return Ok(None),
+            2 => false,
+            _ => true,
+        };
         let started = std::time::Instant::now();
         let (_turn, mut tx) = self.begin_write().await?;
-        sqlx::query("INSERT INTO chunk_fts (chunk_fts) VALUES ('delete-all')")
-            .execute(&mut *tx)
-            .await?;
+        if whole {
+            sqlx::query("INSERT INTO chunk_fts (chunk_fts) VALUES ('delete-all')")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let select = if whole {
+            "SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?"
+        } else {
+            // The character class of migration 0012 (`keyword::in_spaced_script_blocks`).
+            "SELECT id, text FROM chunks WHERE id > ? AND text GLOB '*[À-ۿḀ-ỿ]*' \
+             ORDER BY id LIMIT ?"
+        };
         let mut after = 0i64;
         let mut indexed = 0u64;
         loop {
-            let rows: Vec<(i64, String)> =
-                sqlx::query_as("SELECT id, text FROM chunks WHERE id > ? ORDER BY id LIMIT ?")
-                    .bind(after)
-                    .bind(as_i64(ROWS_PER_STATEMENT))
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let rows: Vec<(i64, String)> = sqlx::query_as(select)
+                .bind(after)
+                .bind(as_i64(ROWS_PER_STATEMENT))
+                .fetch_all(&mut *tx)
+                .await?;
             let Some(&(last, _)) = rows.last() else {
                 break;
             };
@@ -625,6 +637,16 @@ impl Catalogue {
             })
             .await?;
             indexed += tokens.len() as u64;
+            if !whole {
+                // Their old rows go first (`contentless_delete` deletes by rowid).
+                let mut old = sqlx::QueryBuilder::new("DELETE FROM chunk_fts WHERE rowid IN (");
+                let mut ids = old.separated(", ");
+                for (id, _) in &tokens {
+                    ids.push_bind(*id);
+                }
+                old.push(")");
+                old.build().execute(&mut *tx).await?;
+            }
             let mut fts = sqlx::QueryBuilder::new("INSERT INTO chunk_fts (rowid, tokens) ");
             fts.push_values(&tokens, |mut b, (id, t)| {
                 b.push_bind(*id).push_bind(t);
@@ -637,6 +659,7 @@ impl Catalogue {
         tx.commit().await?;
         tracing::info!(
             chunks = indexed,
+            whole,
             ms = started.elapsed().as_millis() as u64,
             "keyword index rebuilt"
         );
