@@ -268,4 +268,9 @@ test("a folder dropped during an import is queued and imported after it", async 
     timeoutMsg: `expected ${before + FILES + 5} documents once both imports ran`,
   });
   await browser.waitUntil(async () => !(await queued.isExisting()), { timeout: 10000, timeoutMsg: "queue note stayed" });
+  // One summary for both imports.
+  const result = await browser.$('[data-testid="import-result"]');
+  await result.waitForExist({ timeout: 10000 });
+  assert.match(await result.getText(), new RegExp(`\\b${FILES + 5}\\b`), "the summary counts both imports");
+  if (process.env.LEXINAUT_E2E_SHOTS) await browser.saveScreenshot(join(process.env.LEXINAUT_E2E_SHOTS, "import-queue-summary.png"));
 });
