@@ -77,33 +77,18 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Finishes imports that a crash or kill interrupted, then tells the windows.
+/// Finishes imports that a crash or kill interrupted (registered like any import: Cancel and
+/// Pause in the window reach them), then tells the windows.
 async fn resume_interrupted_imports(app: tauri::AppHandle) {
     use tauri::Manager;
     use tauri_specta::Event;
     let state = app.state::<AppState>();
-    let kbs = match state.library.interrupted_imports().await {
-        Ok(kbs) => kbs,
-        Err(e) => {
-            tracing::error!("cannot look for interrupted imports: {e}");
-            return;
-        }
-    };
-    for kb_id in kbs {
-        // Registered like any import: Cancel and Pause in the window reach it too.
-        let guard = state.imports.begin(kb_id, &state.shutdown);
-        let outcome = state.library.resume(kb_id, &|_| {}, guard.control()).await;
-        drop(guard);
-        match outcome {
-            Ok(summary) => tracing::info!(
-                kb_id,
-                documents = summary.documents,
-                "resumed an interrupted import"
-            ),
-            Err(e) => tracing::error!(kb_id, "resuming an interrupted import failed: {e}"),
-        }
-        let _ = events::CatalogueChanged { kb_id }.emit(&app);
-    }
+    state
+        .library
+        .resume_interrupted_imports(&state.imports, &state.shutdown, |kb_id| {
+            let _ = events::CatalogueChanged { kb_id }.emit(&app);
+        })
+        .await;
 }
 
 /// Embeds new chunks in the background for as long as the app runs, after checking the

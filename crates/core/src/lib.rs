@@ -337,9 +337,39 @@ impl Library {
         self.catalogue.import_jobs(kb_id, limit).await
     }
 
-    /// Knowledge bases with an interrupted import to resume.
-    pub async fn interrupted_imports(&self) -> Result<Vec<i64>, CoreError> {
-        self.catalogue.kbs_with_unfinished_jobs().await
+    /// Finishes the imports a crash or kill interrupted (what the desktop and the server do at
+    /// start-up), one knowledge base after the other. Each is registered in `running` under
+    /// `shutdown` like any import, so a Cancel or Pause asked for its knowledge base reaches
+    /// it; `finished` hears of each knowledge base once its import ended, whatever the outcome
+    /// (the catalogue changed). Failures are logged: there is no one to answer.
+    pub async fn resume_interrupted_imports(
+        &self,
+        running: &Running<i64, ImportControl>,
+        shutdown: &CancellationToken,
+        finished: impl Fn(i64) + Send,
+    ) {
+        let kbs = match self.catalogue.kbs_with_unfinished_jobs().await {
+            Ok(kbs) => kbs,
+            Err(e) => {
+                tracing::error!("cannot look for interrupted imports: {e}");
+                return;
+            }
+        };
+        for kb_id in kbs {
+            let guard = running.begin(kb_id, shutdown);
+            let outcome = self.resume(kb_id, &|_| {}, guard.control()).await;
+            drop(guard);
+            match outcome {
+                Ok(summary) => tracing::info!(
+                    kb_id,
+                    documents = summary.documents,
+                    failed = summary.failed.len(),
+                    "resumed an interrupted import"
+                ),
+                Err(e) => tracing::error!(kb_id, "resuming an interrupted import failed: {e}"),
+            }
+            finished(kb_id);
+        }
     }
 
     /// Keyword search (BM25 over jieba tokens) in a knowledge base; best hits first.

@@ -926,35 +926,16 @@ async fn run_import(
     Ok(Json(summary).into_response())
 }
 
-/// Finishes imports that a crash or kill interrupted (as the desktop does at start-up).
+/// Finishes imports that a crash or kill interrupted (as the desktop does at start-up), in one
+/// import slot (they run one after the other); clients following the catalogue hear of each.
 pub async fn resume_interrupted_imports(state: Arc<ServerState>) {
-    let kbs = match state.library.interrupted_imports().await {
-        Ok(kbs) => kbs,
-        Err(e) => {
-            tracing::error!("cannot look for interrupted imports: {e}");
-            return;
-        }
+    let Ok(_permit) = Arc::clone(&state.import_slots).acquire_owned().await else {
+        return;
     };
-    for kb_id in kbs {
-        let Ok(_permit) = Arc::clone(&state.import_slots).acquire_owned().await else {
-            return;
-        };
-        let registration = state.imports.begin(kb_id, &state.shutdown);
-        match state
-            .library
-            .resume(kb_id, &|_| {}, registration.control())
-            .await
-        {
-            Ok(summary) => {
-                tracing::info!(
-                    kb_id,
-                    documents = summary.documents,
-                    failed = summary.failed.len(),
-                    "resumed an interrupted import"
-                );
-                let _ = state.changes.send(kb_id);
-            }
-            Err(e) => tracing::error!(kb_id, "resuming an interrupted import failed: {e}"),
-        }
-    }
+    state
+        .library
+        .resume_interrupted_imports(&state.imports, &state.shutdown, |kb_id| {
+            let _ = state.changes.send(kb_id);
+        })
+        .await;
 }

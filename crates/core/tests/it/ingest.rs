@@ -783,6 +783,54 @@ async fn cancelled_midway_keeps_what_was_stored_and_resumes() {
     t.assert_consistent(kb.id).await;
 }
 
+#[tokio::test]
+async fn interrupted_imports_are_finished_at_start_up_one_knowledge_base_after_the_other() {
+    let t = TestLibrary::open().await;
+    let first = t.kb("第一").await;
+    let second = t.kb("第二").await;
+    let untouched = t.kb("无事").await;
+    // Two imports stopped before their first file: every job is left queued, as after a kill.
+    for (kb, dir) in [(first.id, "一"), (second.id, "二")] {
+        for i in 0..3 {
+            write(
+                &t.docs_dir().join(format!("{dir}/记录{i}.txt")),
+                format!("{dir}号库第{i}号记录：营业收入同比增长。"),
+            );
+        }
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        let summary = t
+            .lib
+            .ingest(kb, vec![t.docs_dir().join(dir)], &|_| {}, stopped)
+            .await
+            .expect("ingest");
+        assert!(summary.cancelled && summary.documents == 0, "{summary:?}");
+    }
+
+    let running = lexinaut_core::Running::<i64, ImportControl>::default();
+    let shutdown = CancellationToken::new();
+    let finished = std::sync::Mutex::new(Vec::new());
+    t.lib
+        .resume_interrupted_imports(&running, &shutdown, |kb_id| {
+            // Told once the import ended: it is no longer registered.
+            assert!(running.get(&kb_id).is_none());
+            finished.lock().expect("lock").push(kb_id);
+        })
+        .await;
+    assert_eq!(finished.into_inner().expect("lock"), [first.id, second.id]);
+    for kb in [first.id, second.id] {
+        assert_eq!(t.docs(kb).await.len(), 3);
+        t.assert_consistent(kb).await;
+    }
+    assert!(t.docs(untouched.id).await.is_empty());
+    // Nothing is left to resume.
+    let again = std::sync::Mutex::new(0);
+    t.lib
+        .resume_interrupted_imports(&running, &shutdown, |_| *again.lock().expect("lock") += 1)
+        .await;
+    assert_eq!(again.into_inner().expect("lock"), 0);
+}
+
 /// GBK text long enough for the detector to be sure.
 const GBK_TEXT: &str = "本公司二〇二三年上半年实现营业收入十二亿元，同比增长百分之十八，净利润创历史新高。\n\
 董事会决定向全体股东每十股派发现金红利三元。公司将继续加大研发投入，拓展海外市场，提升核心竞争力。\n";
