@@ -645,15 +645,12 @@ impl Library {
         kb_id: i64,
         model: &str,
     ) -> Result<Reliability, CoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
+        self.read_reliability(
             "SELECT agreement_checks, agreements FROM vector_sets WHERE kb_id = ? AND model = ?",
+            kb_id,
+            model,
         )
-        .bind(kb_id)
-        .bind(model)
-        .fetch_optional(&self.catalogue.pool)
-        .await?;
-        let (checks, agreements) = row.unwrap_or((0, 0));
-        Ok(Reliability { checks, agreements })
+        .await
     }
 
     /// Counts one check of `model` against keyword search: whether its first document was
@@ -713,13 +710,27 @@ impl Library {
         kb_id: i64,
         model: &str,
     ) -> Result<Reliability, CoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
+        self.read_reliability(
             "SELECT checks, agreements FROM rerank_agreement WHERE kb_id = ? AND model = ?",
+            kb_id,
+            model,
         )
-        .bind(kb_id)
-        .bind(model)
-        .fetch_optional(&self.catalogue.pool)
-        .await?;
+        .await
+    }
+
+    /// A [`Reliability`] from `select` (checks, agreements of one knowledge base and model);
+    /// no row yet: nothing measured.
+    async fn read_reliability(
+        &self,
+        select: &str,
+        kb_id: i64,
+        model: &str,
+    ) -> Result<Reliability, CoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(select)
+            .bind(kb_id)
+            .bind(model)
+            .fetch_optional(&self.catalogue.pool)
+            .await?;
         let (checks, agreements) = row.unwrap_or((0, 0));
         Ok(Reliability { checks, agreements })
     }

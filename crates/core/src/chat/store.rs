@@ -150,7 +150,7 @@ pub(crate) async fn insert(
     m: NewMessage<'_>,
 ) -> Result<ChatMessage, CoreError> {
     let now = now_ms();
-    let (_turn, mut tx) = catalogue.begin_write().await?;
+    let (turn, mut tx) = catalogue.begin_write().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (conversation_id, role, content, mode, status, error, citations, \
            retrieval_query, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -172,6 +172,8 @@ pub(crate) async fn insert(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    // The message is read back without holding up other writers.
+    drop(turn);
     let row = sqlx::query(
         "SELECT id, conversation_id, role, content, mode, status, error, citations, retrieval_query, \
            created_at FROM messages WHERE id = ?",

@@ -300,15 +300,6 @@ async fn doctor_reports_counts_and_unconfigured_backends() {
     }
 }
 
-/// A writable second connection to the catalogue file, as another process would open it.
-async fn writable(t: &TestLibrary) -> sqlx::SqliteConnection {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(t.catalogue_path());
-    sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("writable connection to the catalogue")
-}
-
 #[tokio::test]
 async fn rename_kb_keeps_documents_and_rejects_bad_names() {
     let t = TestLibrary::open().await;
@@ -484,7 +475,7 @@ async fn delete_kb_removes_documents_conversations_watches_and_leaves_vector_tom
         .expect("watch");
     let mut events = t.lib.subscribe_watch();
 
-    let mut raw = writable(&t).await;
+    let mut raw = t.writable().await;
     sqlx::query(
         "INSERT INTO conversations (kb_id, title, created_at, updated_at) VALUES (?, '问题', 0, 0)",
     )
@@ -573,12 +564,7 @@ async fn words_jieba_cut_into_letters_are_indexed_whole_once_the_library_reopens
     }
     // Back to what the releases before migration 12 stored: those words letter by letter.
     {
-        use sqlx::Connection;
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::new().filename(t.lib.config().catalogue_path());
-        let mut raw = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .expect("writable connection");
+        let mut raw = t.writable().await;
         for sql in [
             "DELETE FROM _sqlx_migrations WHERE version = 12",
             "DELETE FROM chunk_fts WHERE rowid IN \
@@ -621,14 +607,8 @@ async fn a_catalogue_indexed_by_the_older_tokenizer_is_reindexed_when_opened() {
     t.ingest(kb.id, std::slice::from_ref(&file)).await;
     // Take the catalogue back to what the release before migration 11 left: a keyword index
     // tokenized by `unicode61` inside SQLite, from tokens as jieba cut them.
-    let lib_config = t.lib.config().clone();
     {
-        use sqlx::Connection;
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::new().filename(lib_config.catalogue_path());
-        let mut raw = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .expect("writable connection");
+        let mut raw = t.writable().await;
         for sql in [
             "DELETE FROM _sqlx_migrations WHERE version = 11",
             "ALTER TABLE library DROP COLUMN keyword_index_stale",

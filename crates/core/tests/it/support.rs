@@ -191,6 +191,15 @@ impl TestLibrary {
             .expect("second connection to the catalogue")
     }
 
+    /// A writable second connection to the catalogue file, as another process would open it
+    /// (to set up states an older release or a crash would leave).
+    pub async fn writable(&self) -> SqliteConnection {
+        let options = SqliteConnectOptions::new().filename(self.catalogue_path());
+        SqliteConnection::connect_with(&options)
+            .await
+            .expect("writable connection to the catalogue")
+    }
+
     /// Checks that what the API reports agrees with the rows in the catalogue file: the kb's
     /// document count, the listed documents, their chunk counts, the chunks and the keyword index.
     pub async fn assert_consistent(&self, kb_id: i64) {

@@ -9,7 +9,7 @@ use lexinaut_core::backends::{collection_name, ChromaClient, ChromaOptions};
 use lexinaut_core::chat::{AnswerMode, AskRequest, ChatEvent, MessageStatus, RetrievalMode};
 use lexinaut_core::vectors::VectorState;
 use lexinaut_core::{CancellationToken, Config, SearchFilter};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 
 use crate::backends::{env, free_port, live_chroma, live_xinference, skip, spawn_chroma};
 use crate::support::{shown, write, TestLibrary};
@@ -82,11 +82,7 @@ async fn rerank_checks(t: &TestLibrary, kb_id: i64, model: &str) -> i64 {
 
 /// Sets what the rerank model's checks in a knowledge base have measured.
 async fn set_rerank_measure(t: &TestLibrary, kb_id: i64, checks: i64, agreements: i64) {
-    let mut writable = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(t.catalogue_path())
-        .connect()
-        .await
-        .expect("writable catalogue");
+    let mut writable = t.writable().await;
     sqlx::query("UPDATE rerank_agreement SET checks = ?, agreements = ? WHERE kb_id = ?")
         .bind(checks)
         .bind(agreements)
