@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::{ChromaClient, ChromaOptions};
@@ -47,8 +47,9 @@ pub struct ChromaServer {
 
 impl ChromaServer {
     /// Starts `bin run --path <dir>` on a free 127.0.0.1 port and supervises it: when the
-    /// process exits unexpectedly it is started again (backing off up to 30 s). Returns at
-    /// once; the server answers a few seconds later (clients retry until then).
+    /// process exits unexpectedly it is started again (backing off up to 30 s). The process is
+    /// running when this returns (unless it could not be started, which the supervisor logs and
+    /// retries); the server answers a few seconds later (clients retry until then).
     pub fn start(bin: &Path, dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         end_orphan(dir);
@@ -58,14 +59,15 @@ impl ChromaServer {
             .local_addr()?
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(supervise(
-            bin.to_owned(),
-            dir.to_owned(),
+        let server = Server {
+            bin: bin.to_owned(),
+            dir: dir.to_owned(),
             port,
-            url.clone(),
-            stop.clone(),
-        ));
+            url: url.clone(),
+        };
+        let first = server.spawn();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(supervise(server, first, stop.clone()));
         tracing::info!(%url, bin = %bin.display(), "starting a managed Chroma");
         Ok(Self {
             url,
@@ -108,34 +110,48 @@ async fn report_ready(health: Option<ChromaClient>, url: String) {
     tracing::warn!(%url, "managed Chroma did not answer within a minute");
 }
 
-async fn supervise(bin: PathBuf, dir: PathBuf, port: u16, url: String, stop: CancellationToken) {
-    let mut backoff = Duration::from_secs(1);
-    let health = ChromaClient::new(&url, ChromaOptions::default()).ok();
-    loop {
-        let child = log_file(&dir).and_then(|(out, err)| {
-            Command::new(&bin)
-                .arg("run")
-                .arg("--path")
-                .arg(&dir)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .env("ANONYMIZED_TELEMETRY", "False")
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .kill_on_drop(true)
-                .spawn()
-        });
-        let mut child = match child {
-            Ok(c) => {
-                if let Some(pid) = c.id() {
-                    if let Err(e) = std::fs::write(pid_path(&dir), pid.to_string()) {
-                        tracing::warn!("cannot record the managed Chroma's pid: {e}");
-                    }
-                }
-                c
+/// What the supervisor starts: `bin run --path dir` on `port`, answering at `url`.
+struct Server {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    url: String,
+}
+
+impl Server {
+    /// Starts one server process, its output appended to the log and its pid recorded.
+    fn spawn(&self) -> std::io::Result<Child> {
+        let (out, err) = log_file(&self.dir)?;
+        let child = Command::new(&self.bin)
+            .arg("run")
+            .arg("--path")
+            .arg(&self.dir)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .env("ANONYMIZED_TELEMETRY", "False")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()?;
+        if let Some(pid) = child.id() {
+            if let Err(e) = std::fs::write(pid_path(&self.dir), pid.to_string()) {
+                tracing::warn!("cannot record the managed Chroma's pid: {e}");
             }
+        }
+        Ok(child)
+    }
+}
+
+/// Keeps a server running until `stop`: `first` is the process `start` spawned (or its error).
+async fn supervise(server: Server, first: std::io::Result<Child>, stop: CancellationToken) {
+    let mut backoff = Duration::from_secs(1);
+    let health = ChromaClient::new(&server.url, ChromaOptions::default()).ok();
+    let mut next = Some(first);
+    loop {
+        let mut child = match next.take().unwrap_or_else(|| server.spawn()) {
+            Ok(c) => c,
             Err(e) => {
-                tracing::error!(bin = %bin.display(), "cannot start Chroma: {e}");
+                tracing::error!(bin = %server.bin.display(), "cannot start Chroma: {e}");
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(backoff) => {}
@@ -147,18 +163,18 @@ async fn supervise(bin: PathBuf, dir: PathBuf, port: u16, url: String, stop: Can
         // Report readiness once, for the logs; clients retry on their own meanwhile. Watched
         // beside the process, never waited for: a server that dies while starting is started
         // again after the backoff, not once the readiness check gives up.
-        let ready = tokio::spawn(report_ready(health.clone(), url.clone()));
+        let ready = tokio::spawn(report_ready(health.clone(), server.url.clone()));
         let started = std::time::Instant::now();
         let stopped = tokio::select! {
             () = stop.cancelled() => {
                 let _ = child.kill().await;
-                let _ = std::fs::remove_file(pid_path(&dir));
+                let _ = std::fs::remove_file(pid_path(&server.dir));
                 true
             }
             status = child.wait() => {
                 tracing::warn!(
                     ?status,
-                    log = %log_path(&dir).display(),
+                    log = %log_path(&server.dir).display(),
                     "managed Chroma exited; restarting it"
                 );
                 false

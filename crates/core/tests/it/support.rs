@@ -266,6 +266,17 @@ pub fn test_config(root: &Path) -> Config {
     }
 }
 
+/// Sends the core's log lines (info and up) on this thread to the test's captured output, shown
+/// when the test fails, until the guard is dropped. Tasks of a current-thread runtime run on it.
+pub fn capture_logs() -> tracing::subscriber::DefaultGuard {
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("lexinaut_core=info")
+        .with_test_writer()
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_default(subscriber)
+}
+
 /// Writes `contents` to `path`, creating parent folders; returns the path.
 pub fn write(path: &Path, contents: impl AsRef<[u8]>) -> PathBuf {
     if let Some(dir) = path.parent() {

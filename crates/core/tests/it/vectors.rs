@@ -12,7 +12,7 @@ use lexinaut_core::{CancellationToken, Config, SearchFilter};
 use sqlx::Connection;
 
 use crate::backends::{env, free_port, live_chroma, live_xinference, skip, spawn_chroma};
-use crate::support::{shown, write, TestLibrary};
+use crate::support::{capture_logs, shown, write, TestLibrary};
 
 /// A library wired to the live servers (Chroma at `chroma_url`).
 pub(crate) async fn library(chroma_url: &str, chat: bool) -> Option<TestLibrary> {
@@ -525,6 +525,11 @@ async fn the_consistency_check_repairs_chroma_and_the_catalogue() {
     );
 }
 
+/// The managed Chroma's output so far (`<data dir>/chroma.log`).
+fn chroma_log(chroma_dir: &str) -> String {
+    std::fs::read_to_string(format!("{chroma_dir}.log")).unwrap_or_default()
+}
+
 /// Pids of processes whose command line mentions `needle`.
 fn pids_with(needle: &str) -> Vec<i32> {
     let mut pids = Vec::new();
@@ -552,8 +557,8 @@ async fn drain_when_up(t: &TestLibrary) -> lexinaut_core::vectors::DrainReport {
             Ok(r) => return r,
             Err(e) => {
                 if Instant::now() >= deadline {
-                    let log = t.lib.config().data_dir.join("chroma.log");
-                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    let dir = t.lib.config().data_dir.join("chroma");
+                    let log = chroma_log(&dir.display().to_string());
                     panic!("Chroma never came up: {e}\nmanaged Chroma's log:\n{log}");
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -584,11 +589,19 @@ async fn managed_library() -> Option<TestLibrary> {
 
 #[tokio::test]
 async fn a_managed_chroma_is_started_and_stopped() {
+    let _logs = capture_logs();
     let Some(t) = managed_library().await else {
         return;
     };
     let chroma_dir = t.lib.config().data_dir.join("chroma").display().to_string();
-    assert_eq!(pids_with(&chroma_dir).len(), 1, "one managed Chroma runs");
+    // The process runs once the library is open (the server answers a few seconds later).
+    let running = pids_with(&chroma_dir);
+    assert_eq!(
+        running.len(),
+        1,
+        "one managed Chroma runs: {running:?}; log: {}",
+        chroma_log(&chroma_dir)
+    );
     let kb = t.kb("托管").await;
     t.write_samples();
     t.ingest(kb.id, &[t.docs_dir()]).await;
@@ -617,12 +630,17 @@ async fn a_managed_chroma_is_started_and_stopped() {
     let left = orphan.wait().await.expect("orphan reaped");
     assert!(!left.success(), "the orphan was ended: {left:?}");
     let running = pids_with(&chroma_dir);
-    assert_eq!(running.len(), 1, "one managed Chroma again: {running:?}");
+    assert_eq!(
+        running.len(),
+        1,
+        "one managed Chroma again: {running:?}; log: {}",
+        chroma_log(&chroma_dir)
+    );
     assert_ne!(i64::from(running[0]), i64::from(orphan_pid));
-    let log = std::fs::read_to_string(format!("{chroma_dir}.log")).unwrap_or_default();
     assert!(
         drain_when_up(&t).await.backlog == 0,
-        "the new server works; log: {log}"
+        "the new server works; log: {}",
+        chroma_log(&chroma_dir)
     );
     t.lib.shutdown().await;
 }
@@ -632,6 +650,7 @@ async fn a_managed_chroma_is_started_and_stopped() {
 /// server that had died while starting; now the check runs beside the process.)
 #[tokio::test]
 async fn a_managed_chroma_killed_behind_our_back_is_restarted() {
+    let _logs = capture_logs();
     let Some(t) = managed_library().await else {
         return;
     };
