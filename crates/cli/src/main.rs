@@ -11,6 +11,7 @@ mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -268,7 +269,8 @@ async fn open(data_dir: Option<PathBuf>) -> anyhow::Result<Library> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    // Two commands work without opening (or creating) a library.
+    let command = match cli.command {
         Command::Extract { file, json } => {
             let config = Config::from_env(cli.data_dir);
             let extracted = lexinaut_core::extract_file(&file, &config).await?;
@@ -280,48 +282,63 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 println!("{}", extracted.text);
             }
+            return Ok(ExitCode::SUCCESS);
         }
-        Command::Kb { command } => {
-            let lib = open(cli.data_dir).await?;
-            match command {
-                KbCommand::Create {
-                    name,
-                    chunk_size,
-                    chunk_overlap,
-                    chunk_unit,
-                    json,
-                } => {
-                    let spec = ChunkSpec {
-                        size: chunk_size,
-                        overlap: chunk_overlap,
-                        unit: chunk_unit,
-                    };
-                    let kb = lib.create_kb_with(&name, spec).await?;
-                    if json {
-                        output::json(&kb)?;
-                    } else {
-                        println!("created knowledge base {:?} (#{})", kb.name, kb.id);
-                    }
+        Command::Models { command } => {
+            models::run(&Config::from_env(cli.data_dir), command).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        command => command,
+    };
+    let lib = Arc::new(open(cli.data_dir).await?);
+    let result = with_library(&lib, command).await;
+    // Stops a managed Chroma and closes the catalogue, which folds its write-ahead log back
+    // into the file: a copy of the catalogue file alone is then the whole library.
+    lib.shutdown().await;
+    result
+}
+
+/// Runs a command that works on the library.
+async fn with_library(lib: &Arc<Library>, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Kb { command } => match command {
+            KbCommand::Create {
+                name,
+                chunk_size,
+                chunk_overlap,
+                chunk_unit,
+                json,
+            } => {
+                let spec = ChunkSpec {
+                    size: chunk_size,
+                    overlap: chunk_overlap,
+                    unit: chunk_unit,
+                };
+                let kb = lib.create_kb_with(&name, spec).await?;
+                if json {
+                    output::json(&kb)?;
+                } else {
+                    println!("created knowledge base {:?} (#{})", kb.name, kb.id);
                 }
-                KbCommand::List { json } => {
-                    let kbs = lib.list_kbs().await?;
-                    if json {
-                        output::json(&kbs)?;
-                    } else {
-                        output::kb_table(&kbs);
-                    }
-                }
-                KbCommand::Rename {
-                    name,
-                    new_name,
-                    json,
-                } => catalogue::rename_kb(&lib, &name, &new_name, json).await?,
-                KbCommand::Delete { name, yes, json } => {
-                    catalogue::delete_kb(&lib, &name, yes, json).await?;
-                }
-                KbCommand::Settings(args) => catalogue::kb_settings(&lib, args).await?,
             }
-        }
+            KbCommand::List { json } => {
+                let kbs = lib.list_kbs().await?;
+                if json {
+                    output::json(&kbs)?;
+                } else {
+                    output::kb_table(&kbs);
+                }
+            }
+            KbCommand::Rename {
+                name,
+                new_name,
+                json,
+            } => catalogue::rename_kb(lib, &name, &new_name, json).await?,
+            KbCommand::Delete { name, yes, json } => {
+                catalogue::delete_kb(lib, &name, yes, json).await?;
+            }
+            KbCommand::Settings(args) => catalogue::kb_settings(lib, args).await?,
+        },
         Command::Ingest {
             paths,
             resume,
@@ -329,7 +346,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             strict,
         } => {
-            let lib = open(cli.data_dir).await?;
             let kb = lib
                 .kb_by_name(&kb)
                 .await
@@ -378,7 +394,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Docs {
             command: DocsCommand::List { kb, json },
         } => {
-            let lib = open(cli.data_dir).await?;
             let kb = lib.kb_by_name(&kb).await?;
             let docs = lib.list_documents(kb.id).await?;
             if json {
@@ -388,7 +403,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Jobs { kb, limit, json } => {
-            let lib = open(cli.data_dir).await?;
             let kb = lib.kb_by_name(&kb).await?;
             let jobs = lib.import_jobs(kb.id, limit).await?;
             if json {
@@ -399,16 +413,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Docs {
             command: DocsCommand::Delete(selection),
-        } => catalogue::delete_docs(&open(cli.data_dir).await?, selection).await?,
+        } => catalogue::delete_docs(lib, selection).await?,
         Command::Docs {
             command: DocsCommand::Reindex(selection),
         } => {
-            if !catalogue::reindex_docs(&open(cli.data_dir).await?, selection).await? {
+            if !catalogue::reindex_docs(lib, selection).await? {
                 return Ok(ExitCode::from(3));
             }
         }
         Command::Search { query, kb, k, json } => {
-            let lib = open(cli.data_dir).await?;
             let kb = lib.kb_by_name(&kb).await?;
             let hits = lib.search(kb.id, &query, k).await?;
             if json {
@@ -427,7 +440,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             formats,
             folder,
         } => {
-            let lib = open(cli.data_dir).await?;
             let args = ask::AskArgs {
                 question,
                 kb,
@@ -438,7 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 formats,
                 folder,
             };
-            let message = ask::ask(&lib, args).await?;
+            let message = ask::ask(lib, args).await?;
             if message.error.is_some() {
                 return Ok(ExitCode::from(4));
             }
@@ -451,26 +463,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             generate,
             json,
         } => {
-            let lib = open(cli.data_dir).await?;
             let options = lexinaut_core::eval::EvalOptions {
                 mode,
                 limit,
                 generate,
             };
-            ask::eval(&lib, &kb, file, options, json).await?;
-        }
-        Command::Models { command } => {
-            models::run(&Config::from_env(cli.data_dir), command).await?;
+            ask::eval(lib, &kb, file, options, json).await?;
         }
         Command::Serve(args) => {
-            let lib = open(cli.data_dir).await?;
-            serve::run(lib, args).await?;
+            serve::run(Arc::clone(lib), args).await?;
         }
         Command::Watch { command } => {
-            return watch::run(open(cli.data_dir).await?, command).await;
+            return watch::run(Arc::clone(lib), command).await;
+        }
+        Command::Extract { .. } | Command::Models { .. } => {
+            anyhow::bail!("internal error: this command runs without opening a library")
         }
         Command::Doctor { json } => {
-            let lib = open(cli.data_dir).await?;
             let report = lib.doctor().await?;
             if json {
                 output::json(&report)?;

@@ -76,7 +76,7 @@ pub enum WatchCommand {
     },
 }
 
-pub async fn run(lib: Library, command: WatchCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(lib: Arc<Library>, command: WatchCommand) -> anyhow::Result<ExitCode> {
     match command {
         WatchCommand::Add {
             path,
@@ -233,12 +233,11 @@ async fn stop_requested() {
     }
 }
 
-async fn daemon(lib: Library, kb: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+async fn daemon(lib: Arc<Library>, kb: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
     let kb_id = match &kb {
         Some(name) => Some(lib.kb_by_name(name).await?.id),
         None => None,
     };
-    let lib = Arc::new(lib);
     let folders = lib.list_watches(kb_id).await?;
     if folders.is_empty() {
         eprintln!(

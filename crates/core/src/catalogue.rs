@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Connection;
 use sqlx::{Row, SqlitePool};
 
 use crate::chunk::{ChunkSpec, ChunkUnit};
@@ -371,6 +374,10 @@ pub(crate) struct UnchangedFiles {
 /// docs/BENCHMARKS.md, Ingestion).
 const PAGE_SIZE: u32 = 16 * 1024;
 
+/// Bytes of write-ahead log kept on disk after a checkpoint (SQLite's `journal_size_limit`):
+/// twice what its automatic checkpoint lets grow (1,000 pages).
+const JOURNAL_SIZE_LIMIT: u32 = 2 * 1000 * PAGE_SIZE;
+
 /// Rows per multi-row INSERT: 500 × 8 columns stays far below SQLite's 32,766 bound variables.
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
@@ -548,6 +555,8 @@ pub struct Catalogue {
     pub(crate) pool: SqlitePool,
     /// Write transactions of this process take turns here (see [`Catalogue::begin_write`]).
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// How its connections are opened (for the last one, see [`Catalogue::close`]).
+    options: SqliteConnectOptions,
 }
 
 /// This process's turn to write to the catalogue, held until the transaction ends.
@@ -574,16 +583,57 @@ impl Catalogue {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // After a checkpoint, a log grown large by a big import shrinks back to this.
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self {
             pool,
             write_turn: Arc::default(),
+            options,
         })
+    }
+
+    /// Closes every connection, waiting up to `wait` for those in use, and folds the
+    /// write-ahead log back into the file, removing it (unless another process still has the
+    /// catalogue open). Later queries fail with a closed-pool error.
+    pub(crate) async fn close(&self, wait: Duration) {
+        // sqlx's `Pool::close` can return with a connection still open (one handed back while
+        // it closed the idle ones: launchbadge/sqlx#3217, fixed after 0.8.6): close again
+        // until none is left.
+        let drained = async {
+            loop {
+                self.pool.close().await;
+                if self.pool.size() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        if tokio::time::timeout(wait, drained).await.is_err() {
+            tracing::warn!(
+                "catalogue connections still in use after {wait:?}; exiting without them"
+            );
+            return;
+        }
+        // SQLite folds the log in and removes it when the last connection to the file closes
+        // (without waiting for anyone: another process's connection keeps it); the pool's
+        // connections close on several threads at once, and each may see another still open.
+        // One more connection, opened and closed alone, is the last.
+        let last = async {
+            SqliteConnection::connect_with(&self.options)
+                .await?
+                .close()
+                .await
+        };
+        match last.await {
+            Ok(()) => tracing::debug!("catalogue closed"),
+            Err(e) => tracing::warn!("the catalogue's write-ahead log was left beside it: {e}"),
+        }
     }
 
     /// Fills the keyword index again from the chunks' text when a migration asked for it:

@@ -46,6 +46,9 @@ use tracing::instrument;
 /// Largest `k` a search may ask for.
 pub const MAX_SEARCH_K: u32 = 200;
 
+/// How long [`Library::shutdown`] waits for catalogue connections still in use.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One LexiNaut library: a data directory with its catalogue. Constructed once per process
 /// and shared by reference; every adapter calls these methods and nothing else.
 pub struct Library {
@@ -145,7 +148,10 @@ impl Library {
         self.settings()
     }
 
-    /// Stops what the library runs beside itself (a managed Chroma); call before exiting.
+    /// Stops what the library runs beside itself (a managed Chroma) and closes the catalogue,
+    /// folding its write-ahead log back into the file when no other process has it open. Call
+    /// before exiting; the library cannot be used afterwards (calling this again does nothing).
+    /// Waits up to five seconds for connections still in use.
     pub async fn shutdown(&self) {
         let server = self
             .managed_chroma
@@ -155,6 +161,7 @@ impl Library {
         if let Some(server) = server {
             server.stop().await;
         }
+        self.catalogue.close(CLOSE_WAIT).await;
     }
 
     /// The configuration in force.

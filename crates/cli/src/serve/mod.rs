@@ -65,7 +65,7 @@ pub struct ServeArgs {
 }
 
 /// Serves `library` until SIGINT or SIGTERM.
-pub async fn run(library: Library, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(library: Arc<Library>, args: ServeArgs) -> anyhow::Result<()> {
     let token = args.token.filter(|t| !t.trim().is_empty());
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -82,7 +82,6 @@ pub async fn run(library: Library, args: ServeArgs) -> anyhow::Result<()> {
         usize::try_from(args.max_upload_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
 
     let shutdown = CancellationToken::new();
-    let library = Arc::new(library);
     library.warm_up();
     let embedder = tokio::spawn({
         let library = Arc::clone(&library);
