@@ -203,6 +203,33 @@ fn forward_watch_event(app: &tauri::AppHandle, event: WatchEvent) {
     let _ = events::WatchChanged(event).emit(app);
 }
 
+/// Ends the app on SIGTERM (the session ending, `kill`) or SIGINT (Ctrl+C in a terminal) the
+/// way closing its window does: background work stops, a managed Chroma with it, and the
+/// catalogue is closed.
+async fn exit_on_signal(app: tauri::AppHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    tracing::info!("stop signal received; closing");
+    app.exit(0);
+}
+
 /// Starts the desktop app; returns when the last window closes.
 pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
@@ -240,6 +267,7 @@ pub fn run() -> ExitCode {
             tauri::async_runtime::spawn(resume_interrupted_imports(app.handle().clone()));
             tauri::async_runtime::spawn(run_vectors(app.handle().clone()));
             tauri::async_runtime::spawn(run_watcher(app.handle().clone()));
+            tauri::async_runtime::spawn(exit_on_signal(app.handle().clone()));
             Ok(())
         })
         .build(tauri::generate_context!());

@@ -1,12 +1,13 @@
 // The real LexiNaut window under Xvfb: first start, a real OS drop of a folder, the document
 // list, a failure listed with its reason, keyword search, a new knowledge base, the language, and
-// a copy of an already imported file listed as its duplicate.
+// a copy of an already imported file listed as its duplicate; a stop signal ends the app through
+// its exit path, leaving the catalogue one file.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launchApp, osDrag, artifacts, sleep } from "./harness.mjs";
+import { launchApp, osDrag, artifacts, pidsHolding, processRunning, sleep } from "./harness.mjs";
 
 let app;
 let folder;
@@ -133,4 +134,35 @@ test("the same file imported from two folders is stored once and listed as a dup
   assert.match(await (await browser.$('[data-testid="import-duplicates"]')).getText(), /1/);
   await sleep(300);
   await browser.saveScreenshot(join(artifacts, "app-duplicate.png"));
+});
+
+/** Waits until no process has `dataDir`'s catalogue open; returns the catalogue's files. */
+async function catalogueFilesOnceClosed(dataDir) {
+  const catalogue = join(dataDir, "catalogue.sqlite3");
+  const deadline = Date.now() + 20000;
+  while (pidsHolding(catalogue).length > 0) {
+    assert.ok(Date.now() < deadline, "the app still has its catalogue open");
+    await sleep(100);
+  }
+  return readdirSync(dataDir).filter((n) => n.startsWith("catalogue"));
+}
+
+test("a stop signal ends the app through its exit path, the catalogue folded into one file", async () => {
+  const { dataDir } = app;
+  const catalogue = join(dataDir, "catalogue.sqlite3");
+  assert.ok(existsSync(`${catalogue}-wal`), "a running app keeps a write-ahead log");
+  // SIGTERM (a session ending, `kill`) takes the path of closing the window.
+  const pids = pidsHolding(catalogue);
+  assert.equal(pids.length, 1, `one process has the catalogue open: ${pids}`);
+  process.kill(pids[0], "SIGTERM");
+  assert.deepEqual(await catalogueFilesOnceClosed(dataDir), ["catalogue.sqlite3"]);
+  const gone = Date.now() + 10000;
+  while (processRunning(pids[0])) {
+    assert.ok(Date.now() < gone, "the app did not exit on SIGTERM");
+    await sleep(100);
+  }
+  const started = Date.now();
+  await app.stop();
+  app = null;
+  console.log(`# session ended ${Date.now() - started} ms after the app`);
 });

@@ -1,7 +1,7 @@
 // Starts tauri-driver and the real LexiNaut binary (one app per test file), and performs real
 // OS drags with a GTK drag source plus xdotool. Needs an X display (the test script runs Xvfb).
 import { spawn, execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,46 @@ async function waitForPort(port, timeoutMs) {
     await sleep(200);
   }
   throw new Error(`tauri-driver did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+/** Pids of the processes that have `path` open (read from /proc: no psmisc needed). */
+export function pidsHolding(path) {
+  const pids = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let fds = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    });
+    if (holds) pids.push(Number(pid));
+  }
+  return pids;
+}
+
+/** Whether `pid` runs the app binary (not, say, a `lexinaut` CLI on the same library). */
+function isApp(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`) === resolve(appBinary);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `pid` is running (not gone, and not a zombie its parent has yet to reap). */
+export function processRunning(pid) {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 /** Whether no process holds the library's watcher lock any more (the previous app has exited). */
@@ -115,8 +155,14 @@ export async function launchApp({ port = 4444, env = {}, dataDir, xdg } = {}) {
     },
   });
   const stop = async () => {
-    // Close the window as a user does, so the app exits through its normal path (background work
-    // stopped, locks released); a driver that died or an app that hangs must not hang the run.
+    // SIGTERM first: the app exits through its normal path (background work stopped, locks
+    // released, a managed Chroma stopped, the catalogue closed), as it does when a user closes
+    // its window (the WebDriver's closing of the window ends the process outright). A driver that
+    // died or an app that hangs must not hang the run.
+    const pids = pidsHolding(join(dataDir, "catalogue.sqlite3")).filter(isApp);
+    for (const pid of pids) process.kill(pid, "SIGTERM");
+    const exited = Date.now() + 15000;
+    while (Date.now() < exited && pids.some(processRunning)) await sleep(100);
     await Promise.race([browser.closeWindow().catch(() => {}), sleep(10000)]);
     await Promise.race([browser.deleteSession().catch(() => {}), sleep(15000)]);
     driver.kill();
@@ -130,11 +176,11 @@ export async function launchApp({ port = 4444, env = {}, dataDir, xdg } = {}) {
     }
     if (existsSync(lock) && !watcherLockFree(dataDir)) {
       // Still running: the process holding this test's own data dir is the app this call launched.
-      const pids = spawnSync("fuser", [lock]).stdout.toString().trim().split(/\s+/).filter(Boolean);
+      const pids = pidsHolding(lock);
       console.error(`# the app did not exit after its session ended; killing ${pids.join(" ")}`);
       for (const pid of pids) {
         try {
-          process.kill(Number(pid), "SIGKILL");
+          process.kill(pid, "SIGKILL");
         } catch {
           // already gone
         }
