@@ -290,11 +290,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         command => command,
     };
+    let long_running = matches!(
+        command,
+        Command::Serve(_)
+            | Command::Watch {
+                command: watch::WatchCommand::Run { .. }
+            }
+    );
     let lib = Arc::new(open(cli.data_dir).await?);
     let result = with_library(&lib, command).await;
-    // Stops a managed Chroma and closes the catalogue, which folds its write-ahead log back
-    // into the file: a copy of the catalogue file alone is then the whole library.
-    lib.shutdown().await;
+    if long_running {
+        // Closes the catalogue too, folding its write-ahead log back into the file.
+        lib.shutdown().await;
+    } else {
+        // A one-shot command leaves the log to the next opener, as SQLite's WAL mode intends:
+        // folding it in costs a command like `ingest` ~15 ms (docs/BENCHMARKS.md).
+        lib.stop_managed_chroma().await;
+    }
     result
 }
 

@@ -621,9 +621,15 @@ impl Catalogue {
             return;
         }
         // SQLite folds the log in and removes it when the last connection to the file closes
-        // (without waiting for anyone: another process's connection keeps it); the pool's
-        // connections close on several threads at once, and each may see another still open.
-        // One more connection, opened and closed alone, is the last.
+        // (without waiting for anyone: another process's connection keeps it). The pool's
+        // connections close on several threads at once, and each may see another still open:
+        // when the log is still there, one more connection, opened and closed alone, is last.
+        let mut wal = self.options.get_filename().as_os_str().to_owned();
+        wal.push("-wal");
+        if !Path::new(&wal).exists() {
+            tracing::debug!("catalogue closed");
+            return;
+        }
         let last = async {
             SqliteConnection::connect_with(&self.options)
                 .await?

@@ -150,9 +150,17 @@ impl Library {
 
     /// Stops what the library runs beside itself (a managed Chroma) and closes the catalogue,
     /// folding its write-ahead log back into the file when no other process has it open. Call
-    /// before exiting; the library cannot be used afterwards (calling this again does nothing).
-    /// Waits up to five seconds for connections still in use.
+    /// before a long-running process (the app, the server, the folder watcher) exits; the
+    /// library cannot be used afterwards (calling this again does nothing). Waits up to five
+    /// seconds for connections still in use.
     pub async fn shutdown(&self) {
+        self.stop_managed_chroma().await;
+        self.catalogue.close(CLOSE_WAIT).await;
+    }
+
+    /// Stops a managed Chroma, if one runs: what a short-lived process calls before it exits
+    /// (the catalogue stays open until the process ends).
+    pub async fn stop_managed_chroma(&self) {
         let server = self
             .managed_chroma
             .lock()
@@ -161,7 +169,6 @@ impl Library {
         if let Some(server) = server {
             server.stop().await;
         }
-        self.catalogue.close(CLOSE_WAIT).await;
     }
 
     /// The configuration in force.

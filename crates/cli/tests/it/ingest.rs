@@ -192,20 +192,3 @@ fn ingest_without_json_prints_a_readable_summary() {
     );
     assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_err());
 }
-
-/// A command leaves the catalogue whole in its one file: its write-ahead log is folded back in
-/// and removed when the command ends (a backup that copies only the file misses nothing).
-#[test]
-fn the_catalogue_is_one_file_after_a_command() {
-    let s = Sandbox::new();
-    s.create_kb("备份");
-    s.write_samples();
-    s.ingest("备份", &[&s.docs()]);
-    let mut names: Vec<String> = std::fs::read_dir(s.data_dir())
-        .expect("data dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("catalogue"))
-        .collect();
-    names.sort();
-    assert_eq!(names, ["catalogue.sqlite3"]);
-}

@@ -1108,6 +1108,14 @@ async fn serve_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}; log:\n{}", server.log_text());
+    // The catalogue was closed: its write-ahead log folded back in, the file alone is the library.
+    let mut files: Vec<String> = std::fs::read_dir(s.data_dir())
+        .expect("data dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("catalogue"))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["catalogue.sqlite3"]);
     // The library is intact: the CLI reads it.
     let out = s.json(["docs", "list", "--kb", "停止", "--json"]);
     assert_eq!(
