@@ -207,25 +207,7 @@ fn forward_watch_event(app: &tauri::AppHandle, event: WatchEvent) {
 /// way closing its window does: background work stops, a managed Chroma with it, and the
 /// catalogue is closed.
 async fn exit_on_signal(app: tauri::AppHandle) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => if r.is_err() { return },
-        }
-    }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
+    lexinaut_core::stop_requested().await;
     tracing::info!("stop signal received; closing");
     app.exit(0);
 }

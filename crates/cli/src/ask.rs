@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use lexinaut_core::chat::{AskRequest, ChatEvent, ChatMessage, RetrievalMode};
 use lexinaut_core::eval::{EvalOptions, EvalReport};
-use lexinaut_core::{CancellationToken, Library, SearchFilter};
+use lexinaut_core::{Library, SearchFilter};
 use serde::Serialize;
 
 /// Options of `lexinaut ask`.
@@ -31,17 +31,6 @@ struct AskOutput<'a> {
     conversation_id: i64,
     retrieval_query: Option<&'a str>,
     citations: &'a [lexinaut_core::chat::Citation],
-}
-
-fn ctrl_c_token() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.cancel();
-        }
-    });
-    cancel
 }
 
 pub async fn ask(lib: &Library, args: AskArgs) -> anyhow::Result<ChatMessage> {
@@ -73,7 +62,9 @@ pub async fn ask(lib: &Library, args: AskArgs) -> anyhow::Result<ChatMessage> {
             _ => Ok(()),
         };
     };
-    let message = lib.ask(request, &on_event, ctrl_c_token()).await?;
+    let message = lib
+        .ask(request, &on_event, crate::cancel_on_ctrl_c())
+        .await?;
     let mut out = std::io::stdout().lock();
     match (stream, json) {
         (true, true) => {}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use lexinaut_core::{CancellationToken, Document, ImportProgress, KbSettings, Library};
+use lexinaut_core::{Document, ImportProgress, KbSettings, Library};
 
 /// `kb settings`: what to change (unset options keep their value).
 #[derive(Args)]
@@ -204,13 +204,7 @@ pub async fn reindex_docs(lib: &Library, sel: DocSelection) -> anyhow::Result<bo
             }
         }
     };
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.cancel();
-        }
-    });
+    let cancel = crate::cancel_on_ctrl_c();
     let summary = lib
         .reindex_documents(&ids, &progress, cancel.clone())
         .await?;

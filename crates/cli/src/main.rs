@@ -260,6 +260,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// A token cancelled when Ctrl+C is pressed: a one-shot command's long work stops there (and
+/// keeps what it finished).
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.cancel();
+        }
+    });
+    cancel
+}
+
 async fn open(data_dir: Option<PathBuf>) -> anyhow::Result<Library> {
     let config = Config::from_env(data_dir);
     let shown = config.data_dir.display().to_string();
@@ -364,13 +377,7 @@ async fn with_library(lib: &Arc<Library>, command: Command) -> anyhow::Result<Ex
                 .with_context(|| format!("create it first with: lexinaut kb create {kb:?}"))?;
             let reporter = progress::Reporter::new(json);
             let progress = |p: ImportProgress| reporter.import(&p);
-            let cancel = CancellationToken::new();
-            let on_ctrl_c = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    on_ctrl_c.cancel();
-                }
-            });
+            let cancel = cancel_on_ctrl_c();
             let mut summary = if resume {
                 lib.resume(kb.id, &progress, cancel.clone()).await?
             } else {

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use clap::Subcommand;
 use lexinaut_core::backends::{LaunchProgress, LaunchSpec, ModelType, XinferenceClient};
-use lexinaut_core::{CancellationToken, Config};
+use lexinaut_core::Config;
 use serde_json::Value;
 
 use crate::output;
@@ -106,13 +106,7 @@ pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<()> 
                 uid,
                 extra,
             };
-            let cancel = CancellationToken::new();
-            let on_ctrl_c = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    on_ctrl_c.cancel();
-                }
-            });
+            let cancel = crate::cancel_on_ctrl_c();
             let show = std::io::stderr().is_terminal();
             let progress = move |p: LaunchProgress| {
                 tracing::info!(uid = %p.uid, stage = %p.stage, progress = p.progress, "launching");

@@ -209,30 +209,6 @@ fn report_line(r: &SyncReport) -> String {
     )
 }
 
-/// Resolves when the process is asked to stop (Ctrl+C, or SIGTERM where there is one).
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl+C still stops");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 async fn daemon(lib: Arc<Library>, kb: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
     let kb_id = match &kb {
         Some(name) => Some(lib.kb_by_name(name).await?.id),
@@ -259,7 +235,7 @@ async fn daemon(lib: Arc<Library>, kb: Option<String>, json: bool) -> anyhow::Re
         },
     )
     .await?;
-    let stop = stop_requested();
+    let stop = lexinaut_core::stop_requested();
     tokio::pin!(stop);
     loop {
         tokio::select! {

@@ -16,6 +16,7 @@ pub mod keyword;
 pub mod models;
 pub mod running;
 pub mod settings;
+mod signals;
 pub mod vectors;
 pub mod watch;
 
@@ -35,6 +36,7 @@ pub use jobs::{ImportJobs, JobRow, JobState};
 pub use kb::KbSettings;
 pub use lexinaut_extract::Extracted;
 pub use running::{Running, RunningGuard};
+pub use signals::stop_requested;
 pub use tokio_util::sync::CancellationToken;
 pub use watch::{
     SyncReport, WatchEvent, WatchOptions, WatchState, WatchedFolder, Watcher, WatcherOptions,

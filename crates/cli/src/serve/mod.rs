@@ -146,7 +146,7 @@ pub async fn run(library: Arc<Library>, args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            termination().await;
+            lexinaut_core::stop_requested().await;
             tracing::info!("stopping: answers and imports are cancelled, open requests finish");
             shutdown.cancel();
         }
@@ -174,8 +174,7 @@ pub async fn run(library: Arc<Library>, args: ServeArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("the embedder did not stop within 5 s");
     }
-    // A managed Chroma must not outlive the server.
-    state.library.shutdown().await;
+    // The caller then shuts the library down (managed Chroma, catalogue), as after `watch run`.
     Ok(())
 }
 
@@ -194,28 +193,4 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]),
     ))
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn termination() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }
